@@ -1,0 +1,149 @@
+"""The `pairbot` command: the composition root that wires the core, the timeline and the adapters.
+
+click gives us sub-commands, help text and argument errors that name the bad option."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+
+CONFIG_HELP = "Config file (TOML). Default: $PAIRBOT_CONFIG, else ./pairbot.toml if present, else built-in defaults."
+
+
+def _load_settings(config_path: str | None):
+    import os
+
+    from bot.config import ConfigError, load_settings
+
+    path = config_path or os.environ.get("PAIRBOT_CONFIG")
+    if path is None and Path("pairbot.toml").exists():
+        path = "pairbot.toml"
+    try:
+        return load_settings(path)
+    except ConfigError as problem:
+        raise click.ClickException(str(problem)) from None
+
+
+@click.group()
+def main() -> None:
+    """Pairbot runs paired learning programmes for clinicians and managers in Slack and Teams."""
+
+
+@main.command()
+@click.option("--seconds", default=25.0, show_default=True, help="Wall-clock seconds for the whole programme.")
+@click.option("--everyone", is_flag=True, help="Show every participant's conversation, not a selection.")
+def demo(seconds: float, everyone: bool) -> None:
+    """Run a whole programme for 12 made-up people at high speed, on SQLite, with a transcript."""
+    from adapters.console.demo import main as run
+
+    if not 3 <= seconds <= 600:
+        raise click.BadParameter("must be between 3 and 600", param_hint="--seconds")
+    run(click.echo, seconds=seconds, everyone=everyone)
+
+
+@main.command("check-config")
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+def check_config(path: str | None) -> None:
+    """Validate a config file and print what it sets (secrets shown only as set / not set)."""
+    from bot.config import describe
+
+    settings = _load_settings(path)
+    click.echo(describe(settings))
+    click.echo("Config OK.")
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_HELP)
+@click.option("--database", help="A database URL, overriding the config.")
+def db_upgrade(config_path: str | None, database: str | None) -> None:
+    """Bring the database schema up to date (Alembic)."""
+    from bot import migrate
+    from bot.db import Database
+
+    url = database or _load_settings(config_path).database.url
+    store = Database(url)
+    before = migrate.current_revision(store.engine)
+    migrate.upgrade(store.engine)
+    after = migrate.current_revision(store.engine)
+    click.echo(f"Database at revision {after}" + (" (already up to date)" if before == after else f" (was {before})"))
+
+
+@main.group()
+def programme() -> None:
+    """Programme files."""
+
+
+def _parse_date(_ctx, _param, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a date like 2026-01-05") from None
+
+
+@programme.command("show")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--start", callback=_parse_date, help="The cohort's start date (YYYY-MM-DD). Default: next Monday.")
+@click.option("--timezone", "tz_name", default="Europe/London", show_default=True)
+def programme_show(file: str | None, start: date | None, tz_name: str) -> None:
+    """Print a programme's timeline with real dates (FILE defaults to the built-in programme)."""
+    from datetime import timedelta
+
+    from bot.programme import ProgrammeError, default_programme, load_programme, render_timeline
+
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"'{tz_name}' is not a known time zone", param_hint="--timezone") from None
+    try:
+        loaded = load_programme(file) if file else default_programme()
+    except ProgrammeError as problem:
+        raise click.ClickException(str(problem)) from None
+    if start is None:
+        today = date.today()
+        start = today + timedelta(days=(7 - today.weekday()) % 7 or 7)
+    click.echo(render_timeline(loaded, start, tz))
+
+
+@main.command()
+@click.argument("cohort", required=False)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_HELP)
+@click.option("--database", help="A database URL, e.g. sqlite:///pairbot-demo.sqlite")
+def status(cohort: str | None, config_path: str | None, database: str | None) -> None:
+    """The cohort at a glance (the newest cohort unless COHORT names one)."""
+    from bot import commands, migrate
+    from bot.capabilities import Capabilities
+    from bot.clock import SystemClock
+    from bot.context import CoreOptions, FlowContext
+    from bot.db import Database
+    from bot.models import Organisation, Person
+    from sqlalchemy import select
+
+    url = database or _load_settings(config_path).database.url
+    store = Database(url)
+    if not migrate.is_up_to_date(store.engine):
+        raise click.ClickException(f"the database at {store.engine.url.render_as_string(hide_password=True)} "
+                                   f"has no Pairbot schema or an old one: run 'pairbot db upgrade' first")
+    with store.session() as session:
+        ctx = FlowContext(session, SystemClock().now(), Capabilities(), CoreOptions())
+        # The operator at the console has the database itself, so reads as any organisation's coordinator.
+        orgs = session.scalars(select(Organisation)).all()
+        if not orgs:
+            raise click.ClickException("there are no organisations or cohorts in this database yet")
+        operator = Person(organisation_id=orgs[0].id, name="console operator")
+        click.echo(commands._status(ctx, operator, cohort.split() if cohort else []).text)
+        session.expunge_all()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

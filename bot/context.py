@@ -1,0 +1,149 @@
+"""What a flow works with during one unit of work: the session, the time, and what it wants sent.
+
+Deliveries go into the outbox in the same transaction; wake-ups (e.g. "ask whether the meeting
+happened at 13:45") are handed to the timeline after the transaction commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import outbox
+from bot.capabilities import GROUP_CONVERSATION, Capabilities
+from bot.events import Address
+from bot.messages import Message, Recipient
+from bot.models import Cohort, Pair, Participant, Person, Prompt, RoleGrant
+
+
+@dataclass(frozen=True)
+class CoreOptions:
+    meeting_minutes: int = 45
+    quiet_nudge_weeks: int = 3
+    quiet_escalate_weeks: int = 5
+
+
+@dataclass(frozen=True)
+class Wakeup:
+    """Something the timeline should run at a programme time: a job name and primitive arguments."""
+
+    job: str
+    ref_id: int
+    at: datetime
+
+
+class WakeupScheduler(Protocol):
+    def schedule(self, wakeup: Wakeup) -> None: ...
+
+
+def address_of(person: Person) -> Address:
+    return Address(person.platform, person.workspace, person.user_id)
+
+
+@dataclass
+class FlowContext:
+    session: Session
+    now: datetime
+    capabilities: Capabilities
+    options: CoreOptions
+    outgoing: list[outbox.Outgoing] = field(default_factory=list)
+    wakeups: list[Wakeup] = field(default_factory=list)
+
+    # --- sending -----------------------------------------------------------------------------
+    def send_to(self, participant: Participant, message: Message, key: str, cohort_id: int | None = None,
+                available_at: datetime | None = None) -> None:
+        self.outgoing.append(
+            outbox.Outgoing(
+                key=key,
+                recipient=Recipient.person(address_of(participant.person)),
+                message=message,
+                cohort_id=cohort_id if cohort_id is not None else participant.cohort_id,
+                intent=message.intent,
+                available_at=available_at,
+            )
+        )
+
+    def send_to_person(self, person: Person, message: Message, key: str, cohort_id: int | None) -> None:
+        self.outgoing.append(
+            outbox.Outgoing(key=key, recipient=Recipient.person(address_of(person)), message=message,
+                            cohort_id=cohort_id, intent=message.intent)
+        )
+
+    def can_group(self, members: list[Participant]) -> bool:
+        platforms = {m.person.platform for m in members}
+        return len(platforms) == 1 and self.capabilities.has(platforms.pop(), GROUP_CONVERSATION)
+
+    def send_to_group(self, members: list[Participant], message: Message, key: str, cohort_id: int) -> None:
+        self.outgoing.append(
+            outbox.Outgoing(
+                key=key,
+                recipient=Recipient.pair_group(tuple(address_of(m.person) for m in members)),
+                message=message,
+                cohort_id=cohort_id,
+                intent=message.intent,
+            )
+        )
+
+    def wake(self, job: str, ref_id: int, at: datetime) -> None:
+        self.wakeups.append(Wakeup(job, ref_id, at))
+
+    def flush(self) -> int:
+        """Write the outgoing deliveries into the outbox (same transaction as the state change)."""
+        written = outbox.record(self.session, self.outgoing, self.now)
+        self.outgoing.clear()
+        return written
+
+    # --- conversation state ------------------------------------------------------------------
+    def open_prompt(self, participant: Participant, flow: str, ref_id: int | None, **state) -> Prompt:
+        prompt = Prompt(participant_id=participant.id, flow=flow, ref_id=ref_id, state=state,
+                        status="open", created_at=self.now)
+        self.session.add(prompt)
+        self.session.flush()
+        return prompt
+
+    def close_prompts(self, flow: str, ref_id: int, participant_ids: list[int] | None = None,
+                      status: str = "closed") -> None:
+        query = select(Prompt).where(Prompt.flow == flow, Prompt.ref_id == ref_id, Prompt.status == "open")
+        if participant_ids is not None:
+            query = query.where(Prompt.participant_id.in_(participant_ids))
+        for prompt in self.session.scalars(query):
+            prompt.status = status
+            prompt.answered_at = self.now
+
+    # --- look-ups ----------------------------------------------------------------------------
+    def staff(self, cohort: Cohort, role: str) -> list[Person]:
+        """Coordinators or facilitators of the cohort's organisation."""
+        return list(
+            self.session.scalars(
+                select(Person)
+                .join(RoleGrant, RoleGrant.person_id == Person.id)
+                .where(RoleGrant.organisation_id == cohort.organisation_id, RoleGrant.role == role)
+                .order_by(Person.id)
+            )
+        )
+
+    def tell_coordinators(self, cohort: Cohort, text: str, key: str, intent: str = "coordinator_alert") -> None:
+        for person in self.staff(cohort, "coordinator"):
+            self.send_to_person(person, Message(text=text, intent=intent), f"{key}:to:{person.id}", cohort.id)
+
+
+def pair_members(pair: Pair) -> list[Participant]:
+    """Members of a pair, managers first (they usually have the more flexible diary)."""
+    members = [m.participant for m in pair.members]
+    order = {"manager": 0, "clinician": 1}
+    return sorted(members, key=lambda p: (order.get(p.role, 2), p.id))
+
+
+def active_members(pair: Pair) -> list[Participant]:
+    return [m for m in pair_members(pair) if m.status == "active" and m.person.reachable]
+
+
+def names(people: list[Participant]) -> str:
+    first = [p.person.name for p in people]
+    if len(first) <= 1:
+        return "".join(first)
+    return ", ".join(first[:-1]) + " and " + first[-1]

@@ -1,0 +1,241 @@
+"""The conversation core: turns inbound events into state changes and replies, runs programme steps
+and timed follow-ups. It talks to platforms only through the outbox and reply values."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot import commands
+from bot.capabilities import Capabilities
+from bot.clock import Clock
+from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler
+from bot.db import Database
+from bot.events import Address, Clicked, Command, InboundEvent, Joined, Said, Submitted
+from bot.flows import contract, group_meeting, meeting, profile, project, quiet, reflection, survey
+from bot.messages import Choice, Message
+from bot.models import Cohort, Participant, Person, ProcessedEvent, Prompt, StepRun
+from bot.programme import Programme
+from bot.steps import fan_out
+
+log = logging.getLogger(__name__)
+
+# Flow name (the part of an action before ':') -> module with on_click / on_text / on_form.
+FLOWS = {
+    "meeting": meeting,
+    "reflection": reflection,
+    "survey": survey,
+    "contract": contract,
+    "group": group_meeting,
+    "profile": profile,
+    "project": project,
+}
+
+HELP = (
+    "I'm Pairbot, and I help you and your buddy keep meeting. Answer my questions with the buttons "
+    "or by typing the number. You can also send:\n"
+    "• availability Mon 12:00-14:00, Thu 17:00-18:00 (when you could usually meet)\n"
+    "• help (this message)"
+)
+WAKEUP_JOBS = {"meeting_check": meeting.ask_outcome}
+
+
+class Pairbot:
+    def __init__(self, db: Database, clock: Clock, capabilities: Capabilities | None = None,
+                 options: CoreOptions | None = None, wakeups: WakeupScheduler | None = None):
+        self.db = db
+        self.clock = clock
+        self.capabilities = capabilities or Capabilities()
+        self.options = options or CoreOptions()
+        self.wakeups = wakeups
+
+    # --- units of work ---------------------------------------------------------------------------
+    @contextmanager
+    def unit(self) -> Iterator[FlowContext]:
+        """One transaction: state changes and their deliveries commit together, then wake-ups go
+        to the timeline (after the commit, so SQLite's write lock is free for the job store)."""
+        with self.db.session() as session:
+            ctx = FlowContext(session, self.clock.now(), self.capabilities, self.options)
+            yield ctx
+            ctx.flush()
+        if self.wakeups is not None:
+            for wakeup in ctx.wakeups:
+                self.wakeups.schedule(wakeup)
+
+    # --- inbound ---------------------------------------------------------------------------------
+    def handle(self, event: InboundEvent) -> list[Message]:
+        """Handle one event; returns the replies to show its author. A repeated event id does nothing."""
+        try:
+            with self.unit() as ctx:
+                if event.event_id and not _first_time(ctx, event.who, event.event_id):
+                    return []
+                return self._dispatch(ctx, event)
+        except LookupError as problem:
+            log.info("event from %s refused: %s", event.who.key(), problem)
+            text = str(problem.args[0]) if problem.args else "That is no longer valid."
+            return [Message(f"Sorry, I can't do that: {text}", intent="error")]
+        except IntegrityError:
+            # The same event being handled at the same moment by another worker.
+            log.info("event %s already being handled", event.event_id)
+            return []
+
+    def _dispatch(self, ctx: FlowContext, event: InboundEvent) -> list[Message]:
+        person = _person(ctx, event.who)
+        if isinstance(event, Command):
+            return [commands.run(ctx, event.who, person, event.text)]
+        if person is None:
+            return [Message("Hello! I don't know you yet: ask your programme coordinator to enrol you.",
+                            intent="unknown_person")]
+        if isinstance(event, Joined):
+            return [Message(HELP, intent="help")]
+        if isinstance(event, Clicked):
+            flow, _, verb = event.action.partition(":")
+            module = FLOWS.get(flow)
+            if module is None or not hasattr(module, "on_click"):
+                raise LookupError("that button is not one I know.")
+            who = _participant(ctx, person, flow)
+            return [module.on_click(ctx, who, verb, event.value)]
+        if isinstance(event, Submitted):
+            flow, _, ref = event.form.partition(":")
+            module = FLOWS.get(flow)
+            if module is None or not hasattr(module, "on_form"):
+                raise LookupError("that form is not one I know.")
+            return [module.on_form(ctx, _participant(ctx, person, flow), ref, event.answers)]
+        if isinstance(event, Said):
+            return [self._said(ctx, person, event.text)]
+        raise LookupError("that kind of event is not supported.")
+
+    def _said(self, ctx: FlowContext, person: Person, text: str) -> Message:
+        words = text.strip()
+        keyword = words.split(" ", 1)[0].lower() if words else ""
+        if keyword in ("help", "?", "hi", "hello"):
+            return Message(HELP, intent="help")
+        if keyword == "availability":
+            who = _participant(ctx, person, None)
+            rest = words[len("availability"):].strip()
+            if not rest:
+                return Message("Tell me when you could usually meet, like 'availability Mon 12:00-14:00, "
+                               "Thu 17:00-18:00'.", intent="reask")
+            return profile.set_availability(ctx, who, rest)
+        prompt = _newest_prompt(ctx, person)
+        if prompt is None:
+            return Message(f"I'm not waiting for an answer from you just now.\n{HELP}", intent="help")
+        who = ctx.session.get(Participant, prompt.participant_id)
+        module = FLOWS[prompt.flow]
+        picked = _match_choice(prompt, words)
+        if picked is not None:
+            return module.on_click(ctx, who, picked.action.partition(":")[2], picked.value)
+        return module.on_text(ctx, who, prompt, words)
+
+    # --- timeline --------------------------------------------------------------------------------
+    def run_step(self, cohort_id: int, step_id: str) -> int | None:
+        """Fan one programme step out to its audience, once. Returns None if it had already run."""
+        try:
+            with self.unit() as ctx:
+                if ctx.session.get(StepRun, (cohort_id, step_id)) is not None:
+                    return None
+                cohort = ctx.session.get(Cohort, cohort_id)
+                if cohort is None or cohort.status != "running":
+                    return None
+                step = Programme.from_dict(cohort.programme).step(step_id)
+                run = StepRun(cohort_id=cohort_id, step_id=step_id, ran_at=ctx.now, recipients=0)
+                ctx.session.add(run)
+                ctx.session.flush()
+                run.recipients = fan_out(ctx, cohort, step)
+                log.info("cohort %s step %s (%s) reached %s", cohort_id, step_id, step.intent, run.recipients)
+                return run.recipients
+        except IntegrityError:
+            return None
+
+    def run_wakeup(self, job: str, ref_id: int) -> int:
+        with self.unit() as ctx:
+            return WAKEUP_JOBS[job](ctx, ref_id)
+
+    def sweep_quiet_pairs(self, cohort_id: int) -> int:
+        with self.unit() as ctx:
+            cohort = ctx.session.get(Cohort, cohort_id)
+            if cohort is None or cohort.status != "running":
+                return 0
+            return quiet.sweep(ctx, cohort)
+
+    def pending_wakeups(self) -> list[Wakeup]:
+        with self.unit() as ctx:
+            return [Wakeup("meeting_check", ref, at) for ref, at in meeting.pending_checks(ctx)]
+
+    def mark_unreachable(self, address: Address, reason: str) -> None:
+        """A person left the workspace or blocked the app: stop sending to them and tell coordinators."""
+        with self.unit() as ctx:
+            person = _person(ctx, address)
+            if person is None or not person.reachable:
+                return
+            person.reachable = False
+            for participant in ctx.session.scalars(select(Participant).where(Participant.person_id == person.id)):
+                cohort = ctx.session.get(Cohort, participant.cohort_id)
+                if cohort.status in ("running", "paused", "draft"):
+                    ctx.tell_coordinators(cohort, f"I can no longer reach {person.name} ({reason}). Their pair "
+                                                  f"carries on; you may want to get in touch.",
+                                          key=f"unreachable:{person.id}:{participant.cohort_id}")
+
+
+def _first_time(ctx: FlowContext, who: Address, event_id: str) -> bool:
+    key = f"{who.platform}:{who.workspace}:{event_id}"[:200]
+    if ctx.session.get(ProcessedEvent, key) is not None:
+        return False
+    ctx.session.add(ProcessedEvent(event_key=key, processed_at=ctx.now))
+    ctx.session.flush()
+    return True
+
+
+def _person(ctx: FlowContext, who: Address) -> Person | None:
+    return ctx.session.scalars(
+        select(Person).where(Person.platform == who.platform, Person.workspace == who.workspace,
+                             Person.user_id == who.user)
+    ).first()
+
+
+def _participant(ctx: FlowContext, person: Person, flow: str | None) -> Participant:
+    """The person's membership that an answer belongs to: the one with an open prompt of this flow,
+    else their newest membership of a running cohort."""
+    query = select(Participant).join(Cohort, Cohort.id == Participant.cohort_id).where(
+        Participant.person_id == person.id)
+    memberships = list(ctx.session.scalars(query.order_by(Participant.id.desc())).unique())
+    if not memberships:
+        raise LookupError("you are not enrolled in a cohort at the moment.")
+    if flow:
+        for member in memberships:
+            if ctx.session.scalars(select(Prompt.id).where(Prompt.participant_id == member.id, Prompt.flow == flow,
+                                                           Prompt.status == "open")).first():
+                return member
+    for member in memberships:
+        if ctx.session.get(Cohort, member.cohort_id).status == "running":
+            return member
+    return memberships[0]
+
+
+def _newest_prompt(ctx: FlowContext, person: Person) -> Prompt | None:
+    return ctx.session.scalars(
+        select(Prompt).join(Participant, Participant.id == Prompt.participant_id)
+        .where(Participant.person_id == person.id, Prompt.status == "open")
+        .order_by(Prompt.id.desc())
+    ).first()
+
+
+def _match_choice(prompt: Prompt, text: str) -> Choice | None:
+    """A typed answer that names one of the prompt's buttons, by its label or its number."""
+    options = [Choice(**c) for c in prompt.state.get("choices", [])]
+    cleaned = text.strip().rstrip(".").lower()
+    for option in options:
+        if cleaned == option.label.lower():
+            return option
+    if cleaned.isdigit() and not prompt.state.get("free_text"):
+        index = int(cleaned)
+        labels_are_numbers = all(o.label.isdigit() for o in options)
+        if labels_are_numbers:
+            return next((o for o in options if o.label == cleaned), None)
+        if 1 <= index <= len(options):
+            return options[index - 1]
+    return None

@@ -1,0 +1,77 @@
+"""Inbound events: what an adapter tells the core that a person did.
+
+Every event names its author by an `Address`, a plain value; no Slack or Teams object crosses into
+the core. `event_id` is the platform's own id where it has one, so a retried delivery of the same
+event is processed once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Union
+
+
+@dataclass(frozen=True, order=True)
+class Address:
+    """Where a person lives on a platform: platform name, workspace or tenant, user id."""
+
+    platform: str
+    workspace: str
+    user: str
+
+    def key(self) -> str:
+        return f"{self.platform}:{self.workspace}:{self.user}"
+
+    @classmethod
+    def parse(cls, key: str) -> "Address":
+        platform, workspace, user = key.split(":", 2)
+        return cls(platform, workspace, user)
+
+
+@dataclass(frozen=True)
+class Said:
+    """Free text typed to the bot."""
+
+    who: Address
+    text: str
+    event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Clicked:
+    """A button or choice picked on a message the bot sent."""
+
+    who: Address
+    action: str
+    value: str
+    event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A form (modal, card) sent back with its answers, keyed by field id."""
+
+    who: Address
+    form: str
+    answers: Mapping[str, str] = field(default_factory=dict)
+    event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Command:
+    """A coordinator command (`/pairbot ...` in Slack, a typed command in Teams or the console)."""
+
+    who: Address
+    text: str
+    event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Joined:
+    """The bot was installed for, or first reached by, a person."""
+
+    who: Address
+    event_id: str | None = None
+
+
+InboundEvent = Union[Said, Clicked, Submitted, Command, Joined]

@@ -1,0 +1,296 @@
+"""Buddy meetings and shadowing visits: propose three slots, take one or offer others, then ask
+afterwards whether it happened (yes / no / rescheduled).
+
+Shadowing uses the same lifecycle; bot/flows/shadowing.py decides who hosts and whose rota counts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from bot.context import FlowContext, active_members, names
+from bot.flows import reflection
+from bot.flows.base import choice, choices_state, fill, split_value
+from bot.messages import Message
+from bot.models import Cohort, Meeting, Pair, Participant
+from bot.slots import MIN_NOTICE, candidate_slots, format_slot
+
+FLOW = "meeting"
+MAX_ROUNDS = 3  # offers of slots before we ask the pair to arrange a time themselves
+UNSCHEDULED_CHECK_AFTER = timedelta(days=7)
+
+
+def _tz(participant: Participant) -> ZoneInfo:
+    return ZoneInfo(participant.person.timezone)
+
+
+def _what(meeting: Meeting) -> str:
+    if meeting.kind == "shadowing":
+        return "shadowing visit"
+    return "buddy meeting"
+
+
+def propose(ctx: FlowContext, cohort: Cohort, pair: Pair, *, proposer: Participant,
+            slot_members: list[Participant], kind: str, step_id: str, intro_text: str,
+            direction: str = "", title: str = "") -> Meeting | None:
+    """Create a meeting and offer its proposer three slots that fit `slot_members`' availability."""
+    members = active_members(pair)
+    if len(members) < 2:
+        return None
+    meeting = Meeting(cohort_id=cohort.id, pair_id=pair.id, kind=kind, direction=direction,
+                      step_id=step_id, title=title, proposer_id=proposer.id, slots=[],
+                      status="proposed", created_at=ctx.now)
+    ctx.session.add(meeting)
+    ctx.session.flush()
+    _offer(ctx, meeting, proposer, slot_members, intro_text, round_number=1, via_outbox=True)
+    return meeting
+
+
+def _offer(ctx: FlowContext, meeting: Meeting, proposer: Participant, slot_members: list[Participant],
+           intro_text: str, round_number: int, via_outbox: bool = False) -> Message:
+    """Offer slots to the proposer: through the outbox from a step, or as the reply to a click."""
+    duration = timedelta(minutes=ctx.options.meeting_minutes)
+    earliest = ctx.now + MIN_NOTICE
+    previous = [datetime.fromisoformat(s) for s in meeting.slots]
+    if previous and round_number > 1:
+        earliest = max(earliest, max(previous) + timedelta(days=1))
+    slots = candidate_slots([(m.availability or [], _tz(m)) for m in slot_members], earliest, duration,
+                            exclude=set(previous))
+    meeting.slots = [s.isoformat() for s in slots]
+    tz = _tz(proposer)
+    key = f"meeting:{meeting.id}:offer:{round_number}"
+    if not slots or round_number > MAX_ROUNDS:
+        meeting.status = "unscheduled"
+        meeting.agreed_at = None
+        text = (f"{intro_text}\nI couldn't find a time that fits everyone's stated availability. Please "
+                f"arrange one directly; I'll ask how it went in a week. You can update your times any "
+                f"time by sending 'availability' and your free times.").strip()
+        message = Message(text, choices=(choice("We've already met", FLOW, "outcome", meeting.id, "yes"),),
+                          intent=f"{meeting.kind}_unscheduled")
+        if via_outbox:
+            ctx.send_to(proposer, message, key, meeting.cohort_id)
+        ctx.wake("meeting_check", meeting.id, ctx.now + UNSCHEDULED_CHECK_AFTER)
+        return message
+    options = tuple(choice(format_slot(s, tz), FLOW, "slot", meeting.id, round_number, i)
+                    for i, s in enumerate(slots))
+    options += (choice("None of these", FLOW, "others", meeting.id, round_number),)
+    others = [m for m in active_members(_pair(ctx, meeting)) if m.id != proposer.id]
+    text = f"{intro_text}\nWhich time suits you for your {_what(meeting)} ({ctx.options.meeting_minutes} min)? " \
+           f"I'll let {names(others)} know."
+    message = Message(text.strip(), choices=options, intent=f"propose_{meeting.kind}")
+    ctx.close_prompts(FLOW, meeting.id)
+    ctx.open_prompt(proposer, FLOW, meeting.id, stage="slot", round=round_number, choices=choices_state(options))
+    if via_outbox:
+        ctx.send_to(proposer, message, key, meeting.cohort_id)
+    return message
+
+
+def _pair(ctx: FlowContext, meeting: Meeting) -> Pair:
+    return ctx.session.get(Pair, meeting.pair_id)
+
+
+def _meeting(ctx: FlowContext, meeting_id: str) -> Meeting:
+    meeting = ctx.session.get(Meeting, int(meeting_id))
+    if meeting is None or meeting.kind == "group":
+        raise LookupError("That meeting no longer exists.")
+    return meeting
+
+
+def on_click(ctx: FlowContext, who: Participant, verb: str, value: str) -> Message:
+    if verb == "slot":
+        meeting_id, round_number, index = split_value(value, 3)
+        return _take_slot(ctx, who, _meeting(ctx, meeting_id), int(round_number), int(index))
+    if verb == "others":
+        meeting_id, round_number = split_value(value, 2)
+        meeting = _meeting(ctx, meeting_id)
+        if meeting.status != "proposed" or int(round_number) != _current_round(ctx, meeting, who):
+            return _already(meeting, who)
+        pair = _pair(ctx, meeting)
+        slot_members = _slot_members(meeting, active_members(pair))
+        return _offer(ctx, meeting, who, slot_members, "No problem, here are some other times.",
+                      int(round_number) + 1)
+    if verb == "outcome":
+        meeting_id, outcome = split_value(value, 2)
+        return _record_outcome(ctx, who, _meeting(ctx, meeting_id), outcome)
+    if verb == "propose":
+        pair = ctx.session.get(Pair, int(value))
+        if pair is None or pair.status != "active":
+            raise LookupError("That pair is no longer active.")
+        cohort = ctx.session.get(Cohort, pair.cohort_id)
+        meeting = propose(ctx, cohort, pair, proposer=who, slot_members=active_members(pair), kind="buddy",
+                          step_id="nudge", intro_text="Let's get a meeting in the diary.")
+        if meeting is None:
+            raise LookupError("Your pair has no other active member right now.")
+        return Message("I've sent you some times to choose from.", intent="ack")
+    raise LookupError(f"unknown meeting action '{verb}'")
+
+
+def _slot_members(meeting: Meeting, members: list[Participant]) -> list[Participant]:
+    if meeting.kind == "shadowing":
+        host_role = "clinician" if meeting.direction == "manager_shadows_clinician" else "manager"
+        hosts = [m for m in members if m.role == host_role]
+        return hosts[:1] or members
+    return members
+
+
+def _current_round(ctx: FlowContext, meeting: Meeting, who: Participant) -> int:
+    from bot.models import Prompt
+
+    prompt = ctx.session.scalars(
+        select(Prompt).where(Prompt.flow == FLOW, Prompt.ref_id == meeting.id, Prompt.status == "open",
+                             Prompt.participant_id == who.id).order_by(Prompt.id.desc())
+    ).first()
+    return int(prompt.state.get("round", 0)) if prompt else -1
+
+
+def _already(meeting: Meeting, who: Participant) -> Message:
+    tz = _tz(who)
+    if meeting.status == "agreed" and meeting.agreed_at:
+        return Message(f"That's already settled: your {_what(meeting)} is on {format_slot(meeting.agreed_at, tz)}.",
+                       intent="ack")
+    if meeting.status == "held":
+        return Message(f"Already noted: your {_what(meeting)} happened. Thank you!", intent="ack")
+    if meeting.status in ("not_held", "unscheduled"):
+        return Message(f"Already noted: that {_what(meeting)} didn't go ahead.", intent="ack")
+    return Message("Those times have been replaced by newer ones; please pick from the latest message.",
+                   intent="ack")
+
+
+def _take_slot(ctx: FlowContext, who: Participant, meeting: Meeting, round_number: int, index: int) -> Message:
+    if meeting.status != "proposed" or round_number != _current_round(ctx, meeting, who):
+        return _already(meeting, who)
+    if not 0 <= index < len(meeting.slots):
+        raise LookupError("That time is not one of the ones I offered.")
+    slot = datetime.fromisoformat(meeting.slots[index])
+    tz = _tz(who)
+    if slot <= ctx.now:
+        # Slots age while a message waits unanswered; offer fresh ones rather than book the past.
+        pair = _pair(ctx, meeting)
+        return _offer(ctx, meeting, who, _slot_members(meeting, active_members(pair)),
+                      f"Sorry, {format_slot(slot, tz)} has already passed.", round_number + 1)
+    meeting.status = "agreed"
+    meeting.agreed_at = slot
+    ctx.close_prompts(FLOW, meeting.id, status="answered")
+    others = [m for m in active_members(_pair(ctx, meeting)) if m.id != who.id]
+    for other in others:
+        when = format_slot(slot, _tz(other))
+        ctx.send_to(other, Message(f"{who.person.name} booked your {_what(meeting)} for {when} "
+                                   f"({ctx.options.meeting_minutes} min). See you there!",
+                                   intent=f"{meeting.kind}_booked"),
+                    f"meeting:{meeting.id}:booked:{round_number}:to:{other.id}", meeting.cohort_id)
+    ctx.wake("meeting_check", meeting.id, slot + timedelta(minutes=ctx.options.meeting_minutes))
+    return Message(f"Booked: {format_slot(slot, tz)}. I've told {names(others)}, and I'll check in afterwards.",
+                   intent=f"{meeting.kind}_booked")
+
+
+def ask_outcome(ctx: FlowContext, meeting_id: int) -> int:
+    """Wake-up after the slot: ask the pair whether the meeting happened."""
+    meeting = ctx.session.get(Meeting, meeting_id)
+    if meeting is None or meeting.status not in ("agreed", "unscheduled"):
+        return 0
+    pair = _pair(ctx, meeting)
+    members = active_members(pair)
+    if pair.status != "active" or len(members) < 2:
+        return 0
+    when = f" on {format_slot(meeting.agreed_at, _tz(members[0]))}" if meeting.agreed_at else ""
+    text = f"Did your {_what(meeting)}{when} happen?"
+    options = (
+        choice("Yes, we met", FLOW, "outcome", meeting.id, "yes"),
+        choice("No", FLOW, "outcome", meeting.id, "no"),
+        choice("We rescheduled", FLOW, "outcome", meeting.id, "rescheduled"),
+    )
+    if meeting.kind == "shadowing":
+        options = (choice("Yes, it happened", FLOW, "outcome", meeting.id, "yes"),) + options[1:]
+    message = Message(text, choices=options, intent="did_you_meet")
+    stamp = meeting.agreed_at.isoformat() if meeting.agreed_at else "unscheduled"
+    key = f"meeting:{meeting.id}:check:{stamp}"
+    for member in members:
+        ctx.open_prompt(member, FLOW, meeting.id, stage="outcome", choices=choices_state(options))
+    if ctx.can_group(members):
+        ctx.send_to_group(members, message, key, meeting.cohort_id)
+        return 1
+    for member in members:
+        ctx.send_to(member, message, f"{key}:to:{member.id}", meeting.cohort_id)
+    return len(members)
+
+
+def _record_outcome(ctx: FlowContext, who: Participant, meeting: Meeting, outcome: str) -> Message:
+    if outcome not in ("yes", "no", "rescheduled"):
+        raise LookupError(f"'{outcome}' is not an answer I know")
+    if meeting.status not in ("agreed", "unscheduled"):
+        return _already(meeting, who)
+    pair = _pair(ctx, meeting)
+    members = active_members(pair)
+    others = [m for m in members if m.id != who.id]
+    ctx.close_prompts(FLOW, meeting.id, status="answered")
+    meeting.outcome_at = ctx.now
+    if outcome == "yes":
+        meeting.status = "held"
+        pair.last_met_at = ctx.now
+        for member in members:
+            reflection.ask(ctx, member, meeting=meeting,
+                           key=f"meeting:{meeting.id}:reflect:to:{member.id}",
+                           question=f"How did the {_what(meeting)} go? What did you notice or learn?")
+        for other in others:
+            ctx.send_to(other, Message(f"{who.person.name} told me your {_what(meeting)} happened. Well done!",
+                                       intent="ack"), f"meeting:{meeting.id}:held:to:{other.id}", meeting.cohort_id)
+        return Message(f"Great, noted that your {_what(meeting)} happened. I've sent you a short reflection "
+                       f"prompt: only you will see what you write.", intent="ack")
+    if outcome == "no":
+        meeting.status = "not_held"
+        options = (choice("Find new times", FLOW, "propose", pair.id),)
+        ctx.open_prompt(who, FLOW, meeting.id, stage="after_no", choices=choices_state(options))
+        return Message("Thanks for letting me know. Rotas get in the way; shall I find new times?",
+                       choices=options, intent="ack")
+    meeting.status = "proposed"
+    return _offer(ctx, meeting, who, _slot_members(meeting, members), "Let's find the new time.",
+                  _round_after(meeting))
+
+
+def _round_after(meeting: Meeting) -> int:
+    # A reschedule starts a fresh set of offers but keeps the count, so "None of these" still ends.
+    return 2
+
+
+def on_text(ctx: FlowContext, who: Participant, prompt, text: str) -> Message:
+    labels = ", ".join(f"{i + 1}) {c['label']}" for i, c in enumerate(prompt.state.get("choices", [])))
+    return Message(f"Please pick one of: {labels}. You can reply with the number.",
+                   choices=_choices_of(prompt), intent="reask")
+
+
+def _choices_of(prompt):
+    from bot.messages import Choice
+
+    return tuple(Choice(**c) for c in prompt.state.get("choices", []))
+
+
+def pending_checks(ctx: FlowContext, cohort_id: int | None = None) -> list[tuple[int, datetime]]:
+    """Meetings still waiting for their "did you meet?" (for the timeline to re-arm after a restart)."""
+    query = select(Meeting).where(Meeting.status.in_(("agreed", "unscheduled")), Meeting.kind != "group")
+    if cohort_id is not None:
+        query = query.where(Meeting.cohort_id == cohort_id)
+    due = []
+    for meeting in ctx.session.scalars(query):
+        if meeting.status == "agreed" and meeting.agreed_at:
+            due.append((meeting.id, meeting.agreed_at + timedelta(minutes=ctx.options.meeting_minutes)))
+        else:
+            due.append((meeting.id, meeting.created_at + UNSCHEDULED_CHECK_AFTER))
+    return due
+
+
+def start_buddy_meeting(ctx: FlowContext, cohort: Cohort, pair: Pair, step) -> int:
+    """Programme step `propose_meeting`: the proposer rotates, the manager first."""
+    members = active_members(pair)
+    if len(members) < 2:
+        return 0
+    proposer = members[pair.proposals_made % len(members)]
+    pair.proposals_made += 1
+    intro = fill(step.text, first_name=proposer.person.first_name,
+                 buddy_names=names([m for m in members if m.id != proposer.id]), cohort=cohort.name,
+                 week=step.week)
+    propose(ctx, cohort, pair, proposer=proposer, slot_members=members, kind="buddy", step_id=step.step_id,
+            intro_text=intro)
+    return 1

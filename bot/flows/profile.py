@@ -1,0 +1,40 @@
+"""Enrolment step: ask each member for the weekly times they could usually meet, which is what
+meeting slots are drawn from. Anyone can update theirs at any time with 'availability ...'."""
+
+from __future__ import annotations
+
+from bot.context import FlowContext
+from bot.flows.base import StepInfo, fill
+from bot.messages import Message
+from bot.models import Cohort, Participant, Prompt
+from bot.slots import AvailabilityError, describe_availability, parse_availability
+
+FLOW = "profile"
+EXAMPLE = "Mon 12:00-14:00, Thu 17:00-18:30"
+
+
+def start(ctx: FlowContext, cohort: Cohort, participant: Participant, step: StepInfo) -> int:
+    lead = fill(step.text, first_name=participant.person.first_name, cohort=cohort.name, week=step.week)
+    current = describe_availability(participant.availability or [])
+    ctx.open_prompt(participant, FLOW, participant.id, field="availability")
+    ctx.send_to(
+        participant,
+        Message(f"{lead}\nWhich times in a usual week could you meet for {ctx.options.meeting_minutes} minutes? "
+                f"Reply like '{EXAMPLE}'. (Now: {current}.)", intent="enrol"),
+        f"step:{cohort.id}:{step.step_id}:participant:{participant.id}",
+    )
+    return 1
+
+
+def set_availability(ctx: FlowContext, who: Participant, text: str) -> Message:
+    try:
+        windows = parse_availability(text)
+    except AvailabilityError as problem:
+        return Message(f"Sorry, I couldn't read that: {problem}. For example: '{EXAMPLE}'.", intent="reask")
+    who.availability = windows
+    ctx.close_prompts(FLOW, who.id, [who.id], status="answered")
+    return Message(f"Thanks, I'll suggest meeting times within: {describe_availability(windows)}.", intent="ack")
+
+
+def on_text(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> Message:
+    return set_availability(ctx, who, text)

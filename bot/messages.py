@@ -1,0 +1,110 @@
+"""Outbound messages: platform-neutral values that each adapter renders its own way.
+
+A message is text plus, optionally, choices (buttons), a form (survey items, a reflection box) and
+links. It round-trips through JSON because the outbox stores it until a delivery worker sends it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bot.events import Address
+
+
+@dataclass(frozen=True)
+class Choice:
+    label: str
+    action: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Field:
+    """One question of a form. kind: "scale" (1-5 with anchors), "text", or "choice"."""
+
+    id: str
+    label: str
+    kind: str
+    low_anchor: str = ""
+    high_anchor: str = ""
+    options: tuple[str, ...] = ()
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Form:
+    id: str
+    title: str
+    fields: tuple[Field, ...]
+    submit_label: str = "Send"
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    choices: tuple[Choice, ...] = ()
+    form: Form | None = None
+    links: tuple[Link, ...] = ()
+    intent: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Message":
+        form = data.get("form")
+        return cls(
+            text=data["text"],
+            choices=tuple(Choice(**c) for c in data.get("choices", ())),
+            form=Form(
+                id=form["id"],
+                title=form["title"],
+                fields=tuple(
+                    Field(**{**f, "options": tuple(f.get("options", ()))}) for f in form["fields"]
+                ),
+                submit_label=form.get("submit_label", "Send"),
+            )
+            if form
+            else None,
+            links=tuple(Link(**link) for link in data.get("links", ())),
+            intent=data.get("intent", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a delivery goes to: one person, or a pair's group conversation (all members at once)."""
+
+    members: tuple[Address, ...]
+    group: bool = False
+
+    @classmethod
+    def person(cls, address: Address) -> "Recipient":
+        return cls((address,), False)
+
+    @classmethod
+    def pair_group(cls, addresses: tuple[Address, ...]) -> "Recipient":
+        return cls(tuple(sorted(addresses)), True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"members": [m.key() for m in self.members], "group": self.group}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Recipient":
+        return cls(tuple(Address.parse(k) for k in data["members"]), bool(data["group"]))
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message back to the person who caused an event, sent by the adapter in its own way
+    (an ephemeral response to a slash command, an updated card after a click, a console line)."""
+
+    message: Message
+    replaces_prompt: bool = field(default=False)

@@ -1,0 +1,110 @@
+"""The delivery worker: one per platform adapter, sending the outbox's due deliveries.
+
+Each delivery is claimed (other workers skip it), sent, then marked sent; a busy platform gets the
+delivery back after its Retry-After; an unreachable person is marked so and the coordinator told.
+Sends to one conversation are spaced by the adapter's pacing, so a large fan-out slows down rather
+than failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from datetime import timedelta
+
+from bot import outbox
+from bot.core import Pairbot
+from bot.sending import RetryLater, Sender, Unreachable
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryWorker:
+    def __init__(self, core: Pairbot, sender: Sender, batch_size: int = 200, max_attempts: int = 8):
+        self.core = core
+        self.sender = sender
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self._next_send: dict[str, float] = {}
+        self.sent = 0
+
+    def _claim(self) -> list[outbox.ClaimedDelivery]:
+        with self.core.db.session() as session:
+            return outbox.claim(session, self.sender.platform, self.core.clock.now(), self.batch_size)
+
+    def _programme_span(self, wall_seconds: float) -> timedelta:
+        # Retry-After is wall-clock time; the outbox runs on programme time (faster in the demo).
+        ratio = 1.0 / max(self.core.clock.wall_seconds(1.0), 1e-12)
+        return timedelta(seconds=wall_seconds * ratio)
+
+    async def run_once(self) -> int:
+        """Send one batch of due deliveries; returns how many were handled."""
+        batch = await asyncio.to_thread(self._claim)
+        sent: dict[int, str] = {}
+        retries: list[tuple[int, str, float]] = []
+        finals: list[tuple[int, str, str, object]] = []
+        for delivery in batch:
+            await self._pace(delivery)
+            try:
+                result = await self.sender.send(delivery.recipient, delivery.message)
+                sent[delivery.id] = result.ref
+            except RetryLater as busy:
+                if delivery.attempts >= self.max_attempts:
+                    finals.append((delivery.id, "failed", f"gave up after {delivery.attempts} attempts: {busy}", None))
+                else:
+                    # Jitter spreads the retries of a large fan-out instead of bunching them.
+                    wait = busy.after_seconds * (1 + random.random() * 0.2)
+                    retries.append((delivery.id, str(busy), wait))
+            except Unreachable as gone:
+                finals.append((delivery.id, "unreachable", str(gone), delivery.recipient))
+            except Exception as error:  # a bug or an unexpected answer: keep the message, try later
+                log.exception("delivery %s failed", delivery.key)
+                if delivery.attempts >= self.max_attempts:
+                    finals.append((delivery.id, "failed", repr(error), None))
+                else:
+                    retries.append((delivery.id, repr(error), min(2 ** delivery.attempts, 300)))
+        await asyncio.to_thread(self._record, sent, retries, finals)
+        self.sent += len(sent)
+        return len(batch)
+
+    def _record(self, sent, retries, finals) -> None:
+        now = self.core.clock.now()
+        with self.core.db.session() as session:
+            outbox.mark_sent(session, sent, now)
+            for delivery_id, error, wait in retries:
+                outbox.mark_retry(session, delivery_id, error, now + self._programme_span(wait))
+            for delivery_id, status, error, _recipient in finals:
+                outbox.mark_final(session, delivery_id, status, error)
+        for _id, status, error, recipient in finals:
+            if status == "unreachable" and recipient is not None:
+                for member in recipient.members:
+                    self.core.mark_unreachable(member, error)
+
+    async def _pace(self, delivery: outbox.ClaimedDelivery) -> None:
+        gap = getattr(self.sender, "seconds_between_sends", 0.0)
+        if not gap:
+            return
+        key = self.sender.pacing_key(delivery.recipient)
+        now = time.monotonic()
+        ready = self._next_send.get(key, now)
+        if ready > now:
+            await asyncio.sleep(ready - now)
+        self._next_send[key] = max(ready, now) + gap
+
+    async def run(self, stop: asyncio.Event, idle_seconds: float = 0.2) -> None:
+        while not stop.is_set():
+            handled = await self.run_once()
+            if not handled:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def drain(self) -> int:
+        """Send everything due now (tests and the demo)."""
+        total = 0
+        while handled := await self.run_once():
+            total += handled
+        return total
