@@ -56,9 +56,10 @@ def record(session: Session, items: Iterable[Outgoing], now: datetime) -> int:
     inserted = 0
     # Chunks keep each statement under the backends' bound-parameter limits.
     for start in range(0, len(rows), 1000):
-        statement = insert(Delivery).on_conflict_do_nothing(index_elements=["idempotency_key"])
-        result = session.connection().execute(statement, rows[start : start + 1000])
-        inserted += max(result.rowcount or 0, 0)
+        statement = (
+            insert(Delivery).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(Delivery.id)
+        )
+        inserted += len(session.connection().execute(statement, rows[start : start + 1000]).all())
     return inserted
 
 

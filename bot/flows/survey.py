@@ -149,10 +149,11 @@ def on_form(ctx: FlowContext, who: Participant, form_ref: str, answers) -> Messa
     """A whole form at once: keep every valid answer, name each one that is not."""
     survey = get_survey(form_ref)
     problems = []
+    already = _answered(ctx, who, survey)
     for item in survey.items:
         raw = answers.get(item.id)
         if raw is None or str(raw).strip() == "":
-            if not item.optional:
+            if not item.optional and item.id not in already:
                 problems.append(f"'{item.text}': no answer; expected {item.expects()}")
             continue
         try:
