@@ -1,0 +1,227 @@
+"""Typed settings from a TOML file (tomllib) and PAIRBOT_<SECTION>_<KEY> environment variables.
+
+Validated with pydantic at start-up; any problem stops start-up with one message that names the
+file (or variable) and the key. Secrets are best kept in the environment, not the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy.engine import make_url
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased for the person who wrote the file."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///pairbot.sqlite"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except Exception:
+            raise ValueError(f"'{value}' is not a database URL (e.g. sqlite:///pairbot.sqlite)") from None
+        return value
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(3978, ge=1, le=65535)
+
+
+class SlackSettings(_Section):
+    enabled: bool = False
+    bot_token: str = ""
+    signing_secret: str = ""
+    app_token: str = ""
+    socket_mode: bool = False
+    api_url: str = "https://slack.com/api/"
+    client_id: str = ""
+    client_secret: str = ""
+    scopes: list[str] = []
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"'{value}' must start with http:// or https://")
+        return value if value.endswith("/") else value + "/"
+
+
+class TeamsSettings(_Section):
+    enabled: bool = False
+    app_id: str = ""
+    app_password: str = ""
+    tenant_id: str = ""
+    app_type: Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"] = "MultiTenant"
+
+
+class ProgrammeSettings(_Section):
+    file: str = ""
+    meeting_minutes: int = Field(45, ge=15, le=240)
+    quiet_nudge_weeks: int = Field(3, ge=1, le=26)
+    quiet_escalate_weeks: int = Field(5, ge=1, le=52)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.quiet_escalate_weeks <= self.quiet_nudge_weeks:
+            raise ValueError("quiet_escalate_weeks must be more than quiet_nudge_weeks")
+        return self
+
+
+class SchedulerSettings(_Section):
+    timezone: str = "Europe/London"
+    speed: float = Field(1.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not a known time zone (e.g. Europe/London)") from None
+        return value
+
+
+class OrganisationSettings(_Section):
+    name: str = "My NHS Trust"
+    coordinators: list[str] = []
+    facilitators: list[str] = []
+
+
+class DeliverySettings(_Section):
+    batch_size: int = Field(200, ge=1, le=5000)
+    max_attempts: int = Field(8, ge=1, le=50)
+
+
+class Settings(_Section):
+    database: DatabaseSettings = DatabaseSettings()
+    server: ServerSettings = ServerSettings()
+    slack: SlackSettings = SlackSettings()
+    teams: TeamsSettings = TeamsSettings()
+    programme: ProgrammeSettings = ProgrammeSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    organisation: OrganisationSettings = OrganisationSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    source: str | None = None
+
+
+SECTIONS = [name for name in Settings.model_fields if name != "source"]
+SECRETS = {("slack", "bot_token"), ("slack", "signing_secret"), ("slack", "app_token"),
+           ("slack", "client_secret"), ("teams", "app_password")}
+_EXPECTED = {
+    "int_type": "an integer", "int_parsing": "an integer", "float_type": "a number", "float_parsing": "a number",
+    "bool_type": "true or false", "bool_parsing": "true or false", "string_type": "a string in quotes",
+    "list_type": "a list like [\"a\", \"b\"]", "dict_type": "a [section] table", "model_type": "a [section] table",
+}
+
+
+def _describe_error(error: dict, where: str) -> str:
+    loc = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
+    section, key = (loc + ["", ""])[:2]
+    kind = error["type"]
+    given = error.get("input")
+    if kind == "extra_forbidden":
+        if len(loc) == 1:
+            return f"{where}: unknown section or key '{section}' (known sections: {', '.join(SECTIONS)})"
+        known = ", ".join(k for k in Settings.model_fields[section].annotation.model_fields)
+        return f"{where}: [{section}] unknown key '{'.'.join(loc[1:])}' (known keys: {known})"
+    name = f"[{section}] {'.'.join(loc[1:])}" if key else f"[{section}]"
+    if kind in _EXPECTED:
+        return f"{where}: {name}: expected {_EXPECTED[kind]}, got {given!r}"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        return f"{where}: {name}: {given!r} is out of range ({error['msg'].lower()})"
+    if kind == "literal_error":
+        return f"{where}: {name}: {given!r} is not allowed ({error['msg'].replace('Input should be', 'expected')})"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {name}: {message}"
+
+
+def _coerce(raw: str, annotation: Any, variable: str) -> Any:
+    text = raw.strip()
+    try:
+        if annotation is bool:
+            lowered = text.lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+            raise ValueError("true or false")
+        if annotation is int:
+            return int(text)
+        if annotation is float:
+            return float(text)
+        if annotation == list[str]:
+            return [part.strip() for part in text.split(",") if part.strip()]
+    except ValueError:
+        expected = {bool: "true or false", int: "an integer", float: "a number"}[annotation]
+        raise ConfigError(f"environment variable {variable}: expected {expected}, got {raw!r}") from None
+    return raw
+
+
+def _from_environment(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    values: dict[str, dict[str, Any]] = {}
+    for section in SECTIONS:
+        model = Settings.model_fields[section].annotation
+        for key, field in model.model_fields.items():
+            variable = f"PAIRBOT_{section}_{key}".upper()
+            if variable in env:
+                values.setdefault(section, {})[key] = _coerce(env[variable], field.annotation, variable)
+    return values
+
+
+def load_settings(path: str | os.PathLike | None, env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    where = "defaults"
+    if path is not None:
+        file = Path(path)
+        where = str(path)
+        if not file.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as problem:
+            raise ConfigError(f"{where}: not valid TOML: {problem}") from None
+    for section, values in _from_environment(env).items():
+        if not isinstance(data.get(section, {}), dict):
+            continue
+        data.setdefault(section, {}).update(values)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as problem:
+        raise ConfigError("\n".join(_describe_error(e, where) for e in problem.errors())) from None
+    return settings.model_copy(update={"source": str(path) if path else None})
+
+
+def default_settings() -> Settings:
+    return Settings()
+
+
+def describe(settings: Settings) -> str:
+    """A summary for `pairbot check-config`; secrets only as set / not set."""
+    lines = [f"Config from {settings.source or 'built-in defaults'}"]
+    for section in SECTIONS:
+        lines.append(f"[{section}]")
+        for key, value in getattr(settings, section).model_dump().items():
+            if (section, key) in SECRETS:
+                shown = "set" if value else "not set"
+            elif section == "database" and key == "url":
+                shown = make_url(value).render_as_string(hide_password=True)
+            else:
+                shown = repr(value)
+            lines.append(f"  {key} = {shown}")
+    return "\n".join(lines)

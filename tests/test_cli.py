@@ -1,0 +1,40 @@
+"""The `pairbot` command's messages for bad input."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from adapters.cli import main
+
+
+def test_programme_show_prints_real_dates():
+    result = CliRunner().invoke(main, ["programme", "show", "--start", "2027-01-04"])
+    assert result.exit_code == 0, result.output
+    assert "Mon 11 Jan 2027" in result.output  # week 1
+
+
+def test_programme_show_names_the_bad_step_and_field(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[programme]\nname = "x"\n\n[[steps]]\nid = "hello"\nweek = 1\nintent = "propose_meeting"\n'
+                   'audience = "pairs"\ntext = "Hi"\n')
+    result = CliRunner().invoke(main, ["programme", "show", str(bad)])
+    assert result.exit_code == 1
+    assert "step 'hello' field 'audience'" in result.output
+
+
+def test_programme_show_rejects_a_bad_date():
+    result = CliRunner().invoke(main, ["programme", "show", "--start", "next tuesday"])
+    assert result.exit_code == 2 and "'next tuesday' is not a date" in result.output
+
+
+def test_status_on_an_empty_database_says_what_to_do(tmp_path):
+    result = CliRunner().invoke(main, ["status", "--database", f"sqlite:///{tmp_path / 'x.sqlite'}"])
+    assert result.exit_code == 1 and "run 'pairbot db upgrade' first" in result.output
+
+
+def test_db_upgrade_then_status_says_there_is_no_cohort(tmp_path):
+    url = f"sqlite:///{tmp_path / 'x.sqlite'}"
+    result = CliRunner().invoke(main, ["db", "upgrade", "--database", url])
+    assert result.exit_code == 0 and "Database at revision 0001" in result.output
+    result = CliRunner().invoke(main, ["status", "--database", url])
+    assert result.exit_code == 1 and "no organisations or cohorts" in result.output

@@ -1,0 +1,77 @@
+"""Configuration: the example loads, and every mistake is named with its file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from adapters.cli import main
+from bot.config import ConfigError, describe, load_settings
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+
+
+def _load(tmp_path, body: str, env=None):
+    path = tmp_path / "pairbot.toml"
+    path.write_text(body)
+    return load_settings(path, env or {})
+
+
+def test_the_example_file_loads_and_sets_the_defaults():
+    settings = load_settings(EXAMPLE, {})
+    assert settings.server.port == 3978 and settings.scheduler.timezone == "Europe/London"
+    assert settings.slack.api_url == "https://slack.com/api/"
+
+
+@pytest.mark.parametrize("body,expected", [
+    ('[server]\nport = "abc"', "[server] port: expected an integer, got 'abc'"),
+    ('[server]\nport = 70000', "[server] port: 70000 is out of range"),
+    ('[slak]\nbot_token = "x"', "unknown section or key 'slak'"),
+    ('[server]\nprot = 1', "[server] unknown key 'prot' (known keys: host, port)"),
+    ('[scheduler]\ntimezone = "Mars/Base"', "'Mars/Base' is not a known time zone"),
+    ('[programme]\nquiet_nudge_weeks = 5\nquiet_escalate_weeks = 4',
+     "quiet_escalate_weeks must be more than quiet_nudge_weeks"),
+    ('[server]\nport = ', "not valid TOML"),
+])
+def test_bad_config_names_the_file_and_the_key(tmp_path, body, expected):
+    with pytest.raises(ConfigError) as problem:
+        _load(tmp_path, body)
+    assert "pairbot.toml" in str(problem.value)
+    assert expected in str(problem.value)
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found: .*nowhere.toml"):
+        load_settings(tmp_path / "nowhere.toml", {})
+
+
+def test_environment_variables_override_and_are_coerced(tmp_path):
+    settings = _load(tmp_path, "[server]\nport = 4000\n", {
+        "PAIRBOT_SERVER_PORT": "8080", "PAIRBOT_SLACK_SOCKET_MODE": "yes",
+        "PAIRBOT_ORGANISATION_COORDINATORS": "U1, rita@example.nhs.uk", "PAIRBOT_CONFIG": "ignored"})
+    assert settings.server.port == 8080 and settings.slack.socket_mode is True
+    assert settings.organisation.coordinators == ["U1", "rita@example.nhs.uk"]
+
+
+def test_a_bad_environment_value_names_the_variable(tmp_path):
+    with pytest.raises(ConfigError, match="environment variable PAIRBOT_SERVER_PORT: expected an integer, got 'x'"):
+        _load(tmp_path, "", {"PAIRBOT_SERVER_PORT": "x"})
+
+
+def test_describe_never_shows_a_secret(tmp_path):
+    settings = _load(tmp_path, '[database]\nurl = "postgresql+psycopg://bot:hunter2@db/pairbot"\n',
+                     {"PAIRBOT_SLACK_BOT_TOKEN": "xoxb-very-secret"})
+    text = describe(settings)
+    assert "xoxb-very-secret" not in text and "hunter2" not in text
+    assert "bot_token = set" in text and "signing_secret = not set" in text
+
+
+def test_check_config_command_reports_problems_and_success(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[server]\nport = "abc"\n')
+    result = CliRunner().invoke(main, ["check-config", str(bad)])
+    assert result.exit_code == 1 and "bad.toml: [server] port: expected an integer" in result.output
+    result = CliRunner().invoke(main, ["check-config", str(EXAMPLE)])
+    assert result.exit_code == 0 and "Config OK." in result.output
