@@ -101,8 +101,8 @@ class FlowContext:
     def open_prompt(self, participant: Participant, flow: str, ref_id: int | None, **state) -> Prompt:
         prompt = Prompt(participant_id=participant.id, flow=flow, ref_id=ref_id, state=state,
                         status="open", created_at=self.now)
+        # No flush here: a fan-out opens thousands at once and autoflush writes them in one go.
         self.session.add(prompt)
-        self.session.flush()
         return prompt
 
     def close_prompts(self, flow: str, ref_id: int, participant_ids: list[int] | None = None,

@@ -111,16 +111,14 @@ def mark_sent(session: Session, sent: dict[int, str], now: datetime) -> None:
     """Mark deliveries sent; `sent` maps delivery id to the platform's message reference."""
     if not sent:
         return
-    by_ref: dict[str, list[int]] = {}
-    for delivery_id, ref in sent.items():
-        by_ref.setdefault(ref, []).append(delivery_id)
-    for ref, ids in by_ref.items():
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids))
-            .values(status="sent", sent_at=now, platform_ref=ref or None, last_error=None)
-            .execution_options(synchronize_session=False)
-        )
+    # One executemany by primary key rather than a statement per delivery.
+    session.execute(
+        update(Delivery),
+        [
+            {"id": delivery_id, "status": "sent", "sent_at": now, "platform_ref": ref or None, "last_error": None}
+            for delivery_id, ref in sent.items()
+        ],
+    )
 
 
 def mark_retry(session: Session, delivery_id: int, error: str, retry_at: datetime) -> None:
