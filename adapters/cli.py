@@ -45,6 +45,25 @@ def demo(seconds: float, everyone: bool) -> None:
     run(click.echo, seconds=seconds, everyone=everyone)
 
 
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_HELP)
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+def serve(config_path: str | None, log_level: str) -> None:
+    """Run Pairbot: the web server for Slack (and Teams), the programme timeline and delivery."""
+    import asyncio
+    import logging
+
+    from adapters.runtime import StartupError, serve as run
+
+    settings = _load_settings(config_path)
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(run(settings))
+    except StartupError as problem:
+        raise click.ClickException(str(problem)) from None
+
+
 @main.command("check-config")
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
 def check_config(path: str | None) -> None:
@@ -126,6 +145,7 @@ def status(cohort: str | None, config_path: str | None, database: str | None) ->
     from bot.clock import SystemClock
     from bot.context import CoreOptions, FlowContext
     from bot.db import Database
+    from bot.events import Address, Command
     from bot.models import Organisation, Person
     from sqlalchemy import select
 
@@ -141,7 +161,8 @@ def status(cohort: str | None, config_path: str | None, database: str | None) ->
         if not orgs:
             raise click.ClickException("there are no organisations or cohorts in this database yet")
         operator = Person(organisation_id=orgs[0].id, name="console operator")
-        click.echo(commands._status(ctx, operator, cohort.split() if cohort else []).text)
+        request = Command(Address("console", "", "operator"), f"status {cohort or ''}")
+        click.echo(commands.REGISTRY["status"].run(ctx, operator, cohort.split() if cohort else [], request).text)
         session.expunge_all()
 
 

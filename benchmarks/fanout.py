@@ -57,7 +57,7 @@ class RecordingAdapter:
     def pacing_key(self, recipient: Recipient) -> str:
         return recipient.members[0].key()
 
-    async def send(self, recipient: Recipient, message: Message) -> Sent:
+    async def send(self, recipient: Recipient, message: Message, key: str = "") -> Sent:
         self.count += 1
         self.users.add(recipient.members[0].user)
         return Sent(ref=str(self.count))

@@ -60,6 +60,21 @@ class SlackSettings(_Section):
             raise ValueError(f"'{value}' must start with http:// or https://")
         return value if value.endswith("/") else value + "/"
 
+    @model_validator(mode="after")
+    def _complete(self):
+        if not self.enabled:
+            return self
+        if not self.signing_secret and not self.socket_mode:
+            raise ValueError("signing_secret is needed to check that requests come from Slack "
+                             "(set PAIRBOT_SLACK_SIGNING_SECRET)")
+        if not self.bot_token and not self.client_id:
+            raise ValueError("set bot_token (one workspace) or client_id and client_secret (installs through OAuth)")
+        if self.client_id and not self.client_secret:
+            raise ValueError("client_id is set but client_secret is not (set PAIRBOT_SLACK_CLIENT_SECRET)")
+        if self.socket_mode and not self.app_token:
+            raise ValueError("socket_mode needs app_token, an app-level token xapp-... (set PAIRBOT_SLACK_APP_TOKEN)")
+        return self
+
 
 class TeamsSettings(_Section):
     enabled: bool = False

@@ -10,15 +10,16 @@ from typing import Iterator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot import commands
+from bot import commands, enrolment, overview
 from bot.capabilities import Capabilities
 from bot.clock import Clock
 from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler
 from bot.db import Database
-from bot.events import Address, Clicked, Command, InboundEvent, Joined, Said, Submitted
+from bot.events import Address, Clicked, Command, InboundEvent, Joined, Profile, Said, Submitted
 from bot.flows import contract, group_meeting, meeting, profile, project, quiet, reflection, survey
-from bot.messages import Choice, Message
-from bot.models import Cohort, Participant, Person, ProcessedEvent, Prompt, StepRun
+from bot.messages import Choice, Message, Recipient
+from bot.models import AuditEntry, Cohort, Delivery, Participant, Person, ProcessedEvent, Prompt, StepRun
+from bot.overview import Overview
 from bot.programme import Programme
 from bot.steps import fan_out
 
@@ -86,7 +87,7 @@ class Pairbot:
     def _dispatch(self, ctx: FlowContext, event: InboundEvent) -> list[Message]:
         person = _person(ctx, event.who)
         if isinstance(event, Command):
-            return [commands.run(ctx, event.who, person, event.text)]
+            return [commands.run(ctx, event, person)]
         if person is None:
             return [Message("Hello! I don't know you yet: ask your programme coordinator to enrol you.",
                             intent="unknown_person")]
@@ -161,6 +162,32 @@ class Pairbot:
             if cohort is None or cohort.status != "running":
                 return 0
             return quiet.sweep(ctx, cohort)
+
+    def install(self, platform: str, workspace: str, name: str, coordinators: tuple[Profile, ...] = ()) -> None:
+        """A workspace or tenant has Pairbot: its organisation exists, and the people given (the
+        installer, those named in the config) are its coordinators."""
+        with self.unit() as ctx:
+            org = enrolment.organisation(ctx.session, platform, workspace, name, ctx.now)
+            for profile in coordinators:
+                who = enrolment.person(ctx.session, org, profile.address, profile.name, ctx.now, profile.email,
+                                       profile.timezone)
+                if enrolment.grant(ctx.session, org, who, "coordinator", ctx.now):
+                    ctx.session.add(AuditEntry(organisation_id=org.id, actor="install", action="coordinator add",
+                                               detail=profile.address.key(), at=ctx.now))
+
+    def delivered(self, who: Address, delivery_key: str) -> Message | None:
+        """A message the outbox sent to `who` (a platform that opens a form on a click asks for it);
+        None if there is no such delivery or it went to somebody else."""
+        with self.db.session() as session:
+            delivery = session.scalars(select(Delivery).where(Delivery.idempotency_key == delivery_key)).first()
+            if delivery is None or who not in Recipient.from_dict(delivery.recipient).members:
+                return None
+            return Message.from_dict(delivery.message)
+
+    def overview(self, who: Address) -> Overview:
+        """"My programme" for one person."""
+        with self.unit() as ctx:
+            return overview.for_person(ctx, _person(ctx, who))
 
     def pending_wakeups(self) -> list[Wakeup]:
         with self.unit() as ctx:

@@ -55,12 +55,15 @@ def person(session: Session, org: Organisation, address: Address, name: str, now
     return found
 
 
-def grant(session: Session, org: Organisation, who: Person, role: str, now: datetime) -> None:
+def grant(session: Session, org: Organisation, who: Person, role: str, now: datetime) -> bool:
+    """Give `who` a role in the organisation; False if they had it already."""
     exists = session.scalars(select(RoleGrant).where(RoleGrant.organisation_id == org.id,
                                                      RoleGrant.person_id == who.id, RoleGrant.role == role)).first()
     if exists is None:
         session.add(RoleGrant(organisation_id=org.id, person_id=who.id, role=role, granted_at=now))
         session.flush()
+        return True
+    return False
 
 
 def create_cohort(session: Session, org: Organisation, name: str, start: date, programme: Programme,

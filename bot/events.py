@@ -58,12 +58,27 @@ class Submitted:
 
 
 @dataclass(frozen=True)
+class Profile:
+    """A person named in a command (a mention or an email address), as the platform's directory
+    knows them. The adapter looks them up before the command reaches the core."""
+
+    mention: str  # as it appears in the command's text
+    address: Address
+    name: str
+    email: str | None = None
+    timezone: str = "Europe/London"
+
+
+@dataclass(frozen=True)
 class Command:
-    """A coordinator command (`/pairbot ...` in Slack, a typed command in Teams or the console)."""
+    """A coordinator command (`/pairbot ...` in Slack, a typed command in Teams or the console).
+    `people` are the people it names, looked up by the adapter; `unknown` the names it could not find."""
 
     who: Address
     text: str
     event_id: str | None = None
+    people: tuple[Profile, ...] = ()
+    unknown: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

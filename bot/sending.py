@@ -5,14 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.events import Address
 from bot.messages import Message, Recipient
 
 
 @dataclass(frozen=True)
 class Sent:
-    """A message the platform accepted; `ref` lets the adapter update it later (Slack ts, Teams id)."""
+    """A message the platform accepted; `ref` lets the adapter update it later (Slack ts, Teams id).
+    `unreachable` names members of a group recipient the platform could not reach (the message
+    went to the others)."""
 
     ref: str = ""
+    unreachable: tuple[Address, ...] = ()
 
 
 class RetryLater(Exception):
@@ -24,14 +28,21 @@ class RetryLater(Exception):
 
 
 class Unreachable(Exception):
-    """This recipient cannot be reached (left the workspace, blocked the app)."""
+    """This recipient cannot be reached (left the workspace, blocked the app). `members` narrows
+    it down to the people who are gone, when the adapter knows; otherwise the whole recipient."""
+
+    def __init__(self, reason: str, members: tuple[Address, ...] = ()):
+        super().__init__(reason)
+        self.members = members
 
 
 class Sender(Protocol):
     platform: str
     capabilities: frozenset[str]
 
-    async def send(self, recipient: Recipient, message: Message) -> Sent: ...
+    async def send(self, recipient: Recipient, message: Message, key: str = "") -> Sent:
+        """Send one delivery; `key` is its outbox idempotency key (a form button can name it)."""
+        ...
 
     def pacing_key(self, recipient: Recipient) -> str:
         """Deliveries with the same key are spaced by `seconds_between_sends`."""

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from bot import outbox
 from bot.core import Pairbot
+from bot.messages import Recipient
 from bot.sending import RetryLater, Sender, Unreachable
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,15 @@ class DeliveryWorker:
         batch = await asyncio.to_thread(self._claim)
         sent: dict[int, str] = {}
         retries: list[tuple[int, str, float]] = []
-        finals: list[tuple[int, str, str, object]] = []
+        finals: list[tuple[int | None, str, str, object]] = []
         for delivery in batch:
             await self._pace(delivery)
             try:
-                result = await self.sender.send(delivery.recipient, delivery.message)
+                result = await self.sender.send(delivery.recipient, delivery.message, delivery.key)
                 sent[delivery.id] = result.ref
+                for member in result.unreachable:
+                    finals.append((None, "unreachable", "not reachable in the group conversation",
+                                   Recipient.person(member)))
             except RetryLater as busy:
                 if delivery.attempts >= self.max_attempts:
                     finals.append((delivery.id, "failed", f"gave up after {delivery.attempts} attempts: {busy}", None))
@@ -58,7 +62,8 @@ class DeliveryWorker:
                     wait = busy.after_seconds * (1 + random.random() * 0.2)
                     retries.append((delivery.id, str(busy), wait))
             except Unreachable as gone:
-                finals.append((delivery.id, "unreachable", str(gone), delivery.recipient))
+                who = Recipient(gone.members, False) if gone.members else delivery.recipient
+                finals.append((delivery.id, "unreachable", str(gone), who))
             except Exception as error:  # a bug or an unexpected answer: keep the message, try later
                 log.exception("delivery %s failed", delivery.key)
                 if delivery.attempts >= self.max_attempts:
@@ -76,7 +81,8 @@ class DeliveryWorker:
             for delivery_id, error, wait in retries:
                 outbox.mark_retry(session, delivery_id, error, now + self._programme_span(wait))
             for delivery_id, status, error, _recipient in finals:
-                outbox.mark_final(session, delivery_id, status, error)
+                if delivery_id is not None:
+                    outbox.mark_final(session, delivery_id, status, error)
         for _id, status, error, recipient in finals:
             if status == "unreachable" and recipient is not None:
                 for member in recipient.members:

@@ -36,7 +36,7 @@ class RecordingSender:
     def pacing_key(self, recipient: Recipient) -> str:
         return ",".join(m.key() for m in recipient.members)
 
-    async def send(self, recipient: Recipient, message: Message) -> Sent:
+    async def send(self, recipient: Recipient, message: Message, key: str = "") -> Sent:
         for member in recipient.members:
             queue = self.failures.get(member.user)
             if queue:

@@ -23,7 +23,7 @@ class ConsoleSender:
     def pacing_key(self, recipient: Recipient) -> str:
         return ",".join(m.key() for m in recipient.members)
 
-    async def send(self, recipient: Recipient, message: Message) -> Sent:
+    async def send(self, recipient: Recipient, message: Message, key: str = "") -> Sent:
         self._count += 1
         await self._deliver(recipient, message)
         return Sent(ref=f"console-{self._count}")

@@ -1,0 +1,121 @@
+"""`pairbot serve`: one asyncio process with the web server (or Slack's Socket Mode), the
+APScheduler timeline and a delivery worker per enabled platform."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass, field
+from datetime import timezone
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from adapters.server import web_app
+from bot import migrate
+from bot.capabilities import Capabilities
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.context import CoreOptions
+from bot.core import Pairbot
+from bot.db import Database, is_sqlite
+from scheduler.delivery import DeliveryWorker
+from scheduler.timeline import Timeline
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """Something the operator must fix before Pairbot can start; the message says what."""
+
+
+@dataclass
+class Running:
+    """A started Pairbot, for tests and the serve command to stop."""
+
+    core: Pairbot
+    timeline: Timeline
+    workers: list[DeliveryWorker]
+    port: int = 0
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
+    _socket_mode: object | None = None
+
+    async def close(self) -> None:
+        self.stop.set()
+        for task in self._tasks:
+            try:
+                await asyncio.wait_for(task, timeout=5)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                task.cancel()
+        await self.timeline.stop()
+        if self._socket_mode is not None:
+            await self._socket_mode.close_async()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self.core.db.dispose()
+
+
+def open_database(url: str) -> Database:
+    db = Database(url)
+    if is_sqlite(db.engine):
+        migrate.upgrade(db.engine)  # the embedded default looks after itself
+    elif not migrate.is_up_to_date(db.engine):
+        shown = db.engine.url.render_as_string(hide_password=True)
+        db.dispose()
+        raise StartupError(f"the database at {shown} has no Pairbot schema or an old one: "
+                           f"run 'pairbot db upgrade' first")
+    return db
+
+
+async def start(settings: Settings, clock: Clock | None = None) -> Running:
+    if not settings.slack.enabled and not settings.teams.enabled:
+        raise StartupError("no platform is enabled: set [slack] enabled = true (or [teams]) in the config")
+    db = open_database(settings.database.url)
+    options = CoreOptions(meeting_minutes=settings.programme.meeting_minutes,
+                          quiet_nudge_weeks=settings.programme.quiet_nudge_weeks,
+                          quiet_escalate_weeks=settings.programme.quiet_escalate_weeks)
+    capabilities = Capabilities()
+    core = Pairbot(db, clock or SystemClock(), capabilities, options)
+    timeline = Timeline(core, AsyncIOScheduler(timezone=timezone.utc))
+    running = Running(core, timeline, [])
+    slack_app = None
+    if settings.slack.enabled:
+        from adapters.slack import app as slack
+
+        adapter = slack.build(core, settings.slack, db.engine)
+        capabilities.register(adapter.sender.platform, adapter.sender.capabilities)
+        if not settings.slack.client_id:
+            team = await slack.single_workspace(core, settings.slack, settings.organisation.coordinators)
+            log.info("Slack: one workspace (%s) with a bot token", team)
+        running.workers.append(DeliveryWorker(core, adapter.sender, batch_size=settings.delivery.batch_size,
+                                              max_attempts=settings.delivery.max_attempts))
+        slack_app = adapter.app
+    timeline.start()
+    for worker in running.workers:
+        running._tasks.append(asyncio.create_task(worker.run(running.stop)))
+    if settings.slack.enabled and settings.slack.socket_mode:
+        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+        running._socket_mode = AsyncSocketModeHandler(slack_app, settings.slack.app_token)
+        await running._socket_mode.connect_async()
+        slack_app = None  # events arrive over the socket, not the web server
+    running._runner = web.AppRunner(web_app(db, slack_app), access_log=None)
+    await running._runner.setup()
+    site = web.TCPSite(running._runner, settings.server.host, settings.server.port)
+    await site.start()
+    running.port = running._runner.addresses[0][1]
+    log.info("Pairbot is listening on http://%s:%s", settings.server.host, running.port)
+    return running
+
+
+async def serve(settings: Settings) -> None:
+    running = await start(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, running.stop.set)
+    await running.stop.wait()
+    log.info("stopping")
+    await running.close()

@@ -1,0 +1,58 @@
+"""The aiohttp web server: Slack's endpoints, the health check (and later Teams' /api/messages).
+
+The bolt app is reached through slack-bolt's aiohttp converters; everything else is ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+from bot.db import Database
+
+log = logging.getLogger(__name__)
+
+SLACK_EVENTS = "/slack/events"
+HEALTH = "/healthz"
+
+
+def web_app(db: Database, slack: AsyncApp | None = None) -> web.Application:
+    app = web.Application(client_max_size=1024 * 1024)  # Slack payloads are well under 1 MB
+    app.router.add_get(HEALTH, _health(db))
+    if slack is not None:
+        app.router.add_post(SLACK_EVENTS, _slack_events(slack))
+        if slack.oauth_flow is not None:
+            flow = slack.oauth_flow
+            app.router.add_get(flow.install_path, _slack_oauth(flow.handle_installation))
+            app.router.add_get(flow.redirect_uri_path, _slack_oauth(flow.handle_callback))
+    return app
+
+
+def _health(db: Database):
+    async def health(_request: web.Request) -> web.Response:
+        reachable = await asyncio.to_thread(db.ping)
+        if reachable:
+            return web.json_response({"status": "ok", "database": "reachable"})
+        return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+
+    return health
+
+
+def _slack_events(slack: AsyncApp):
+    async def events(request: web.Request) -> web.Response:
+        # bolt checks the signature and the timestamp's age, and answers 401 itself if either is wrong.
+        response = await slack.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    return events
+
+
+def _slack_oauth(step):
+    async def oauth(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await step(await to_bolt_request(request)))
+
+    return oauth

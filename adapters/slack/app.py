@@ -1,0 +1,254 @@
+"""The Slack app: slack-bolt's AsyncApp with Pairbot's listeners.
+
+Every listener acknowledges first (Slack wants an answer within 3 seconds) and then does the slow
+part: the core's database work runs in a thread, replies go out through the Web API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import inbound, render
+from adapters.slack.installs import FixedToken, InstalledTokens, ThreadedInstallationStore, ThreadedStateStore
+from adapters.slack.sender import SlackSender
+from bot.config import SlackSettings
+from bot.core import Pairbot
+from bot.events import Command, InboundEvent, Profile
+from bot.messages import Message
+
+log = logging.getLogger(__name__)
+
+SOMETHING_WENT_WRONG = Message("Sorry, something went wrong on my side and nothing was saved. "
+                               "Please try again in a minute.", intent="error")
+# Scopes the code uses; adapters/slack/manifest.yml lists the same (a test keeps them equal).
+BOT_SCOPES = ("chat:write", "commands", "im:history", "im:write", "mpim:write", "users:read", "users:read.email")
+
+
+@dataclass
+class SlackAdapter:
+    app: AsyncApp
+    sender: SlackSender
+    installation_store: ThreadedInstallationStore | None = None
+
+
+def build(core: Pairbot, settings: SlackSettings, engine=None,
+          on_installed: Callable[[Any], None] | None = None) -> SlackAdapter:
+    """The bolt app and the sender for one Pairbot process, from the [slack] settings."""
+    # Calls made while answering a person retry a 429 once, after Slack's Retry-After; the
+    # delivery worker's sends do not, it reschedules the delivery instead of waiting.
+    client = AsyncWebClient(base_url=settings.api_url, retry_handlers=[AsyncRateLimitErrorRetryHandler(1)])
+    store = None
+    if settings.client_id:
+        if engine is None:
+            raise ValueError("installing into many workspaces needs the database engine")
+        store = ThreadedInstallationStore(settings.client_id, engine,
+                                          on_installed=lambda found: _installed(core, settings, found))
+        oauth = AsyncOAuthSettings(
+            client_id=settings.client_id, client_secret=settings.client_secret,
+            scopes=list(settings.scopes or BOT_SCOPES), installation_store=store,
+            state_store=ThreadedStateStore(engine), install_path="/slack/install",
+            redirect_uri_path="/slack/oauth_redirect",
+        )
+        oauth.authorization_url = settings.api_url.replace("/api/", "/oauth/v2/authorize") \
+            if "slack.com" not in settings.api_url else oauth.authorization_url
+        app = AsyncApp(signing_secret=settings.signing_secret, client=client, oauth_settings=oauth)
+        app.enable_token_revocation_listeners()
+        tokens = InstalledTokens(store, settings.client_id, settings.client_secret, settings.api_url)
+    else:
+        client.token = settings.bot_token
+        app = AsyncApp(signing_secret=settings.signing_secret, client=client, token=settings.bot_token)
+        tokens = FixedToken(settings.bot_token)
+    sender = SlackSender(tokens, settings.api_url)
+    Listeners(core).register(app)
+    return SlackAdapter(app, sender, store)
+
+
+async def _installed(core: Pairbot, settings: SlackSettings, installation) -> None:
+    """A workspace installed Pairbot through OAuth: it becomes an organisation, the installer its
+    first coordinator."""
+    client = AsyncWebClient(token=installation.bot_token, base_url=settings.api_url)
+    installer = ()
+    if installation.user_id:
+        try:
+            user = (await client.users_info(user=installation.user_id))["user"]
+            installer = (Profile(mention="", address=inbound.address(installation.team_id, user["id"]),
+                                 name=user.get("real_name") or user.get("name", user["id"]),
+                                 email=(user.get("profile") or {}).get("email"), timezone=user.get("tz") or
+                                 "Europe/London"),)
+        except SlackApiError as failure:
+            log.warning("could not look up the installer %s: %s", installation.user_id, failure.response.get("error"))
+    await asyncio.to_thread(core.install, "slack", installation.team_id, installation.team_name or
+                            installation.team_id, installer)
+
+
+async def single_workspace(core: Pairbot, settings: SlackSettings, coordinators: list[str]) -> str:
+    """At start-up with one bot token: the workspace becomes an organisation and the coordinators
+    named in the config (user ids or emails) are granted. Returns the workspace id."""
+    client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_url)
+    me = await client.auth_test()
+    team = me["team_id"]
+    listeners = Listeners(core)
+    people, unknown = await listeners._look_up(client, Command(inbound.address(team, ""), " ".join(coordinators)))
+    for name in unknown:
+        log.warning("[organisation] coordinators: %s is not a person in Slack workspace %s", name, team)
+    await asyncio.to_thread(core.install, "slack", team, me.get("team") or team, people)
+    return team
+
+
+class Listeners:
+    def __init__(self, core: Pairbot):
+        self.core = core
+
+    def register(self, app: AsyncApp) -> None:
+        app.command("/pairbot")(self.on_command)
+        app.action(re.compile(rf"^{render.CHOICE_ACTION}_\d+$"))(self.on_choice)
+        app.action(render.SELECT_ACTION)(self.on_choice)
+        app.action(render.FORM_ACTION)(self.on_form_button)
+        app.action(re.compile(rf"^{render.LINK_ACTION}_\d+$"))(self.on_link)
+        app.view(render.FORM_CALLBACK)(self.on_form_submitted)
+        app.event("message")(self.on_message)
+        app.event("app_home_opened")(self.on_home_opened)
+
+    async def handle(self, event: InboundEvent) -> list[Message]:
+        try:
+            return await asyncio.to_thread(self.core.handle, event)
+        except Exception:
+            log.exception("the core failed on %s from %s", type(event).__name__, event.who.key())
+            return [SOMETHING_WENT_WRONG]
+
+    # --- coordinators -------------------------------------------------------------------------
+    async def on_command(self, ack, body, respond, client) -> None:
+        await ack()
+        command = inbound.command(body)
+        people, unknown = await self._look_up(client, command)
+        replies = await self.handle(Command(command.who, command.text, people=people, unknown=unknown))
+        for reply in replies:
+            await respond(response_type="ephemeral", **render.message_payload(reply))
+
+    async def _look_up(self, client: AsyncWebClient, command: Command) -> tuple[tuple[Profile, ...], tuple[str, ...]]:
+        """The people a command names, from Slack's directory (users.info, users.lookupByEmail)."""
+        people, unknown = [], []
+        for token in command.text.split():
+            token = token.strip(",;")
+            users = inbound.mentioned_users(token) or ([token] if inbound.USER_ID.fullmatch(token) else [])
+            emails = [] if users else inbound.mentioned_emails(token)
+            if not users and not emails:
+                continue
+            try:
+                if users:
+                    found = (await client.users_info(user=users[0]))["user"]
+                else:
+                    found = (await client.users_lookupByEmail(email=emails[0]))["user"]
+            except SlackApiError as failure:
+                log.info("could not look up %s: %s", token, failure.response.get("error"))
+                unknown.append(token)
+                continue
+            if found.get("deleted") or found.get("is_bot"):
+                unknown.append(token)
+                continue
+            profile = found.get("profile") or {}
+            people.append(Profile(
+                mention=token, address=inbound.address(command.who.workspace, found["id"]),
+                name=found.get("real_name") or profile.get("real_name") or found.get("name", found["id"]),
+                email=profile.get("email"), timezone=found.get("tz") or "Europe/London"))
+        return tuple(people), tuple(unknown)
+
+    # --- participants -------------------------------------------------------------------------
+    async def on_choice(self, ack, body, action, client) -> None:
+        await ack()
+        try:
+            event = inbound.clicked(body, action)
+        except ValueError:
+            log.warning("a click with a value that is not ours: %r", action.get("value"))
+            return
+        replies = await self.handle(event)
+        refused = any(r.intent == "error" for r in replies)
+        channel = (body.get("channel") or body.get("container") or {}).get("id") or \
+            body.get("container", {}).get("channel_id")
+        message = body.get("message") or {}
+        if not refused and channel and message.get("ts"):
+            # Show the choice in place of the buttons, so the question cannot be answered twice.
+            blocks = render.answered_blocks(message.get("blocks", []), event.who.user, inbound.chosen_label(action))
+            await self._quietly(client.chat_update(channel=channel, ts=message["ts"], blocks=blocks,
+                                                   text=message.get("text", "")))
+        await self._reply(client, body, event.who.user, channel, replies)
+
+    async def on_form_button(self, ack, body, action, client) -> None:
+        await ack()
+        who = inbound.address(inbound.team_of(body), body["user"]["id"])
+        channel = (body.get("channel") or {}).get("id", "")
+        key = action.get("value", "")
+        sent = await asyncio.to_thread(self.core.delivered, who, key)
+        if sent is None or sent.form is None:
+            await self._reply(client, body, who.user, channel,
+                              [Message("That form is no longer open.", intent="error")])
+            return
+        form = sent.form
+        meta = {"form": form.id, "key": key, "channel": channel, "ts": (body.get("message") or {}).get("ts", "")}
+        await client.views_open(trigger_id=body["trigger_id"], view=render.form_view(form, meta))
+
+    async def on_link(self, ack) -> None:
+        await ack()  # a URL button opens in the browser; Slack still sends us the click
+
+    async def on_form_submitted(self, ack, body, client) -> None:
+        await ack()
+        event = inbound.submitted(body)
+        replies = await self.handle(event)
+        meta = inbound.form_metadata(body["view"])
+        if not any(r.intent in ("error", "reask") for r in replies) and meta.get("channel") and meta.get("ts"):
+            # The form's message loses its button, so the form is not filled in twice.
+            original = await asyncio.to_thread(self.core.delivered, event.who, meta.get("key", ""))
+            if original is not None:
+                shown = render.message_payload(original)
+                blocks = render.answered_blocks(shown["blocks"], "", "Sent, thank you")
+                await self._quietly(client.chat_update(channel=meta["channel"], ts=meta["ts"], blocks=blocks,
+                                                       text=shown["text"]))
+        await self._reply(client, body, event.who.user, "", replies)
+
+    async def on_message(self, body, event, client) -> None:
+        if not inbound.is_person_message(event):
+            return
+        replies = await self.handle(inbound.said(body))
+        for reply in replies:
+            await self._post(client, event["channel"], reply)
+
+    async def on_home_opened(self, event, body, client) -> None:
+        if event.get("tab") not in (None, "home"):
+            return
+        who = inbound.address(inbound.team_of(body), event["user"])
+        overview = await asyncio.to_thread(self.core.overview, who)
+        await self._quietly(client.views_publish(user_id=who.user,
+                                                 view=render.home_view(overview.title, list(overview.sections))))
+
+    # --- answering ----------------------------------------------------------------------------
+    async def _reply(self, client: AsyncWebClient, body: dict, user: str, channel: str,
+                     replies: list[Message]) -> None:
+        """Replies to the person who acted: in their DM, or only to them in a pair's group DM."""
+        is_group = bool(channel) and not channel.startswith("D")  # D...: a DM; G.../C...: a group DM
+        for reply in replies:
+            if is_group:
+                await self._quietly(client.chat_postEphemeral(channel=channel, user=user,
+                                                              **render.message_payload(reply)))
+            else:
+                await self._post(client, channel or user, reply)
+
+    async def _post(self, client: AsyncWebClient, channel: str, reply: Message) -> None:
+        await self._quietly(client.chat_postMessage(channel=channel, **render.message_payload(reply)))
+
+    @staticmethod
+    async def _quietly(call) -> None:
+        """A reply that fails is logged; the person's answer is already saved."""
+        try:
+            await call
+        except SlackApiError as failure:
+            log.warning("Slack refused a reply: %s", failure.response.get("error"))

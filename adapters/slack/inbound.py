@@ -1,0 +1,84 @@
+"""Slack payloads as core events: pure converters, one per payload kind (no network, no bolt)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Mapping
+
+from adapters.slack.render import form_answers, parse_choice_value
+from bot.events import Address, Clicked, Command, Said, Submitted
+
+PLATFORM = "slack"
+USER_ID = re.compile(r"[UW][A-Z0-9]{6,}")
+MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+EMAIL = re.compile(r"<mailto:([^|>]+)\|[^>]*>|\b([^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)\b")
+
+
+def address(team_id: str, user_id: str) -> Address:
+    return Address(PLATFORM, team_id, user_id)
+
+
+def team_of(body: Mapping[str, Any]) -> str:
+    """The workspace a payload comes from (events, commands and interactions put it differently)."""
+    team = body.get("team_id") or (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+    return str(team or "")
+
+
+def is_person_message(event: Mapping[str, Any]) -> bool:
+    """A person typing in a DM with the bot; not an edit, a bot, a join notice or a channel post."""
+    return (event.get("channel_type") == "im" and not event.get("subtype") and not event.get("bot_id")
+            and bool(event.get("user")))
+
+
+def said(body: Mapping[str, Any]) -> Said:
+    event = body["event"]
+    return Said(address(team_of(body), event["user"]), plain_text(event.get("text", "")),
+                event_id=body.get("event_id"))
+
+
+def clicked(body: Mapping[str, Any], action: Mapping[str, Any]) -> Clicked:
+    raw = action.get("value") or (action.get("selected_option") or {}).get("value", "")
+    verb, value = parse_choice_value(raw)
+    # Slack does not retry interactions; the action timestamp still makes a double click one event.
+    event_id = f"action:{body.get('container', {}).get('message_ts', '')}:{action.get('action_ts', '')}"
+    return Clicked(address(team_of(body), body["user"]["id"]), verb, value, event_id=event_id)
+
+
+def chosen_label(action: Mapping[str, Any]) -> str:
+    if action.get("type") == "static_select":
+        return (action.get("selected_option") or {}).get("text", {}).get("text", "")
+    return (action.get("text") or {}).get("text", "")
+
+
+def form_metadata(view: Mapping[str, Any]) -> dict[str, str]:
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def submitted(body: Mapping[str, Any]) -> Submitted:
+    view = body["view"]
+    meta = form_metadata(view)
+    answers = form_answers(view.get("state", {}).get("values", {}))
+    return Submitted(address(team_of(body), body["user"]["id"]), meta.get("form", ""), answers,
+                     event_id=f"view:{view.get('id', '')}:{view.get('hash', '')}")
+
+
+def command(body: Mapping[str, Any]) -> Command:
+    return Command(address(team_of(body), body["user_id"]), plain_text(body.get("text", "")))
+
+
+def plain_text(text: str) -> str:
+    """Slack escapes &, < and > in what people type; the core wants what they typed."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
+
+
+def mentioned_users(text: str) -> list[str]:
+    return MENTION.findall(text)
+
+
+def mentioned_emails(text: str) -> list[str]:
+    return [a or b for a, b in EMAIL.findall(text)]

@@ -1,0 +1,129 @@
+"""The Slack adapter's sending side, used by the delivery worker: a pair's messages go to a group DM
+of its members, personal ones to a DM; Slack's answers become Sent / RetryLater / Unreachable."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.installs import NotInstalled, TokenSource
+from adapters.slack.render import message_payload
+from bot.capabilities import FORMS, GROUP_CONVERSATION
+from bot.events import Address
+from bot.messages import Message, Recipient
+from bot.sending import RetryLater, Sent, Unreachable
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+
+# Errors that mean this person (or one person of a group DM) cannot be reached any more
+# (Slack Web API docs for conversations.open and chat.postMessage, 2026-11).
+GONE = {"user_not_found", "user_disabled", "user_not_visible", "cannot_dm_bot", "messages_tab_disabled",
+        "is_archived", "not_in_channel", "channel_not_found", "users_not_found"}
+# The workspace as a whole: the app was removed or its token revoked; no point retrying soon.
+WORKSPACE_GONE = {"invalid_auth", "token_revoked", "account_inactive", "not_authed", "team_access_not_granted"}
+BUSY_RETRY_SECONDS = 30.0
+
+
+class SlackSender:
+    platform = PLATFORM
+    capabilities = frozenset({GROUP_CONVERSATION, FORMS})
+    # chat.postMessage allows about one message a second per conversation (short bursts are
+    # tolerated); spacing sends per conversation keeps a fan-out under it instead of hitting 429s.
+    seconds_between_sends = 1.0
+
+    def __init__(self, tokens: TokenSource, api_url: str, conversation_cache_size: int = 20_000):
+        self.tokens = tokens
+        self.api_url = api_url
+        self._conversations: OrderedDict[tuple[str, ...], str] = OrderedDict()
+        self._cache_size = conversation_cache_size
+
+    def pacing_key(self, recipient: Recipient) -> str:
+        return ",".join(m.key() for m in recipient.members)
+
+    async def client(self, team_id: str) -> AsyncWebClient:
+        return AsyncWebClient(token=await self.tokens.token_for(team_id), base_url=self.api_url)
+
+    async def send(self, recipient: Recipient, message: Message, key: str = "") -> Sent:
+        team = recipient.members[0].workspace
+        try:
+            client = await self.client(team)
+        except NotInstalled as missing:
+            raise RetryLater(str(missing), after_seconds=BUSY_RETRY_SECONDS * 10) from None
+        members = list(recipient.members)
+        gone: list[Address] = []
+        while members:
+            try:
+                channel = await self._open(client, members)
+                response = await client.chat_postMessage(channel=channel, **message_payload(message, key))
+                return Sent(ref=f"{response['channel']}:{response['ts']}", unreachable=tuple(gone))
+            except SlackApiError as failure:
+                self._forget(members)  # a stale conversation id is opened afresh next time
+                error = _error(failure)
+                self._raise_if_busy(failure, error)
+                if error not in GONE:
+                    raise
+                if len(members) == 1:
+                    raise Unreachable(f"Slack says {error}", tuple(gone + members)) from None
+                # A group DM failed: find who is gone and send to the others.
+                missing = await self._gone_members(client, members)
+                if not missing:
+                    raise
+                gone += missing
+                members = [m for m in members if m not in missing]
+        raise Unreachable("nobody in this conversation can be reached", tuple(gone))
+
+    @staticmethod
+    def _cache_key(members: list[Address]) -> tuple[str, ...]:
+        return (members[0].workspace, *sorted(m.user for m in members))
+
+    def _forget(self, members: list[Address]) -> None:
+        self._conversations.pop(self._cache_key(members), None)
+
+    async def _open(self, client: AsyncWebClient, members: list[Address]) -> str:
+        cache_key = self._cache_key(members)
+        users = cache_key[1:]
+        channel = self._conversations.get(cache_key)
+        if channel is None:
+            response = await client.conversations_open(users=",".join(users))
+            channel = response["channel"]["id"]
+            self._conversations[cache_key] = channel
+            if len(self._conversations) > self._cache_size:
+                self._conversations.popitem(last=False)
+        return channel
+
+    async def _gone_members(self, client: AsyncWebClient, members: list[Address]) -> list[Address]:
+        missing = []
+        for member in members:
+            try:
+                info = await client.users_info(user=member.user)
+                if info["user"].get("deleted"):
+                    missing.append(member)
+            except SlackApiError as failure:
+                error = _error(failure)
+                self._raise_if_busy(failure, error)
+                if error in GONE:
+                    missing.append(member)
+                else:
+                    raise
+        return missing
+
+    @staticmethod
+    def _raise_if_busy(failure: SlackApiError, error: str) -> None:
+        status = failure.response.status_code
+        if status == 429 or error == "ratelimited":
+            wait = float(failure.response.headers.get("Retry-After", failure.response.headers.get("retry-after", 1)))
+            raise RetryLater("Slack rate limit (429)", after_seconds=max(wait, 1.0)) from None
+        if status >= 500 or error in ("internal_error", "fatal_error", "service_unavailable", "request_timeout"):
+            raise RetryLater(f"Slack answered {status} {error}", after_seconds=5.0) from None
+        if error in WORKSPACE_GONE:
+            raise RetryLater(f"Slack refused the bot token ({error})", after_seconds=BUSY_RETRY_SECONDS * 10) from None
+
+
+def _error(failure: SlackApiError) -> str:
+    data = failure.response.data if isinstance(failure.response.data, dict) else {}
+    return str(data.get("error", ""))
