@@ -65,8 +65,8 @@ def build(core: Pairbot, settings: SlackSettings, engine=None,
         app.enable_token_revocation_listeners()
         tokens = InstalledTokens(store, settings.client_id, settings.client_secret, settings.api_url)
     else:
-        client.token = settings.bot_token
-        app = AsyncApp(signing_secret=settings.signing_secret, client=client, token=settings.bot_token)
+        client.token = settings.bot_token  # bolt takes the token from the client it is given
+        app = AsyncApp(signing_secret=settings.signing_secret, client=client)
         tokens = FixedToken(settings.bot_token)
     sender = SlackSender(tokens, settings.api_url)
     Listeners(core).register(app)
@@ -98,7 +98,8 @@ async def single_workspace(core: Pairbot, settings: SlackSettings, coordinators:
     me = await client.auth_test()
     team = me["team_id"]
     listeners = Listeners(core)
-    people, unknown = await listeners._look_up(client, Command(inbound.address(team, ""), " ".join(coordinators)))
+    people, unknown = await listeners.look_up(client, Command(inbound.address(team, ""), " ".join(coordinators)),
+                                              raw_ids=True)
     for name in unknown:
         log.warning("[organisation] coordinators: %s is not a person in Slack workspace %s", name, team)
     await asyncio.to_thread(core.install, "slack", team, me.get("team") or team, people)
@@ -130,17 +131,19 @@ class Listeners:
     async def on_command(self, ack, body, respond, client) -> None:
         await ack()
         command = inbound.command(body)
-        people, unknown = await self._look_up(client, command)
+        people, unknown = await self.look_up(client, command)
         replies = await self.handle(Command(command.who, command.text, people=people, unknown=unknown))
         for reply in replies:
             await respond(response_type="ephemeral", **render.message_payload(reply))
 
-    async def _look_up(self, client: AsyncWebClient, command: Command) -> tuple[tuple[Profile, ...], tuple[str, ...]]:
-        """The people a command names, from Slack's directory (users.info, users.lookupByEmail)."""
+    async def look_up(self, client: AsyncWebClient, command: Command,
+                      raw_ids: bool = False) -> tuple[tuple[Profile, ...], tuple[str, ...]]:
+        """The people a command names (mentions, emails, and with `raw_ids` bare user ids as in the
+        config), from Slack's directory (users.info, users.lookupByEmail)."""
         people, unknown = [], []
         for token in command.text.split():
             token = token.strip(",;")
-            users = inbound.mentioned_users(token) or ([token] if inbound.USER_ID.fullmatch(token) else [])
+            users = inbound.mentioned_users(token) or ([token] if raw_ids and inbound.USER_ID.fullmatch(token) else [])
             emails = [] if users else inbound.mentioned_emails(token)
             if not users and not emails:
                 continue

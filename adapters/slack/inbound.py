@@ -10,7 +10,7 @@ from adapters.slack.render import form_answers, parse_choice_value
 from bot.events import Address, Clicked, Command, Said, Submitted
 
 PLATFORM = "slack"
-USER_ID = re.compile(r"[UW][A-Z0-9]{6,}")
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 EMAIL = re.compile(r"<mailto:([^|>]+)\|[^>]*>|\b([^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)\b")
 
