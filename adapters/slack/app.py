@@ -30,8 +30,11 @@ log = logging.getLogger(__name__)
 
 SOMETHING_WENT_WRONG = Message("Sorry, something went wrong on my side and nothing was saved. "
                                "Please try again in a minute.", intent="error")
-# Scopes the code uses; adapters/slack/manifest.yml lists the same (a test keeps them equal).
+# What the code uses; adapters/slack/manifest.yml lists the same (a test keeps them equal).
 BOT_SCOPES = ("chat:write", "commands", "im:history", "im:write", "mpim:write", "users:read", "users:read.email")
+COMMAND = "/pairbot"
+BOT_EVENTS = ("app_home_opened", "message.im")
+OAUTH_EVENTS = ("app_uninstalled", "tokens_revoked")  # bolt's token revocation listeners
 
 
 @dataclass
@@ -111,7 +114,7 @@ class Listeners:
         self.core = core
 
     def register(self, app: AsyncApp) -> None:
-        app.command("/pairbot")(self.on_command)
+        app.command(COMMAND)(self.on_command)
         app.action(re.compile(rf"^{render.CHOICE_ACTION}_\d+$"))(self.on_choice)
         app.action(render.SELECT_ACTION)(self.on_choice)
         app.action(render.FORM_ACTION)(self.on_form_button)
