@@ -88,6 +88,8 @@ class FakeSlack:
         # None accepts any non-empty client id / secret in oauth.v2.access.
         self.client_id: str | None = None
         self.client_secret: str | None = None
+        # Who "clicked Allow" in an OAuth install (authed_user.id of the code exchange).
+        self.installer_user_id = ""
 
         self.calls: list[Call] = []
         self.responses: list[JSON] = []
@@ -485,7 +487,7 @@ class FakeSlack:
         return {
             "ok": True,
             "app_id": self.app_id,
-            "authed_user": {"id": ""},
+            "authed_user": {"id": self.installer_user_id},
             "scope": _BOT_SCOPES,
             "token_type": "bot",
             "access_token": access_token,

@@ -218,8 +218,8 @@ async def start_bot(tmp_path, *, pacing: float = 0.0, users=PEOPLE, **slack_sett
     settings = Settings(
         database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'pairbot.sqlite'}"),
         server=ServerSettings(host="127.0.0.1", port=free_port()),
-        slack=SlackSettings(enabled=True, bot_token=fake.bot_token, signing_secret=SECRET, api_url=fake.api_url,
-                            **slack_settings),
+        slack=SlackSettings(**{"enabled": True, "bot_token": fake.bot_token, "signing_secret": SECRET,
+                               "api_url": fake.api_url, **slack_settings}),
     )
     settings = settings.model_copy(update={"organisation": settings.organisation.model_copy(
         update={"coordinators": ["U0RITA"]})})

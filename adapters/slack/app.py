@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import inbound, render
-from adapters.slack.installs import FixedToken, InstalledTokens, ThreadedInstallationStore, ThreadedStateStore
+from adapters.slack.installs import (ROTATE_MINUTES_BEFORE_EXPIRY, FixedToken, InstalledTokens,
+                                     ThreadedInstallationStore, ThreadedStateStore)
 from adapters.slack.sender import SlackSender
 from bot.config import SlackSettings
 from bot.core import Pairbot
@@ -61,9 +63,13 @@ def build(core: Pairbot, settings: SlackSettings, engine=None,
             scopes=list(settings.scopes or BOT_SCOPES), installation_store=store,
             state_store=ThreadedStateStore(engine), install_path="/slack/install",
             redirect_uri_path="/slack/oauth_redirect",
+            # The consent page lives beside the Web API (slack.com, or GovSlack's own domain).
+            authorization_url=settings.api_url.removesuffix("/").removesuffix("api") + "oauth/v2/authorize",
         )
-        oauth.authorization_url = settings.api_url.replace("/api/", "/oauth/v2/authorize") \
-            if "slack.com" not in settings.api_url else oauth.authorization_url
+        # bolt's default authorizer refreshes rotating tokens against slack.com; use our API URL.
+        oauth.authorize = AsyncInstallationStoreAuthorize(
+            client_id=settings.client_id, client_secret=settings.client_secret, installation_store=store,
+            token_rotation_expiration_minutes=ROTATE_MINUTES_BEFORE_EXPIRY, client=client, logger=log)
         app = AsyncApp(signing_secret=settings.signing_secret, client=client, oauth_settings=oauth)
         app.enable_token_revocation_listeners()
         tokens = InstalledTokens(store, settings.client_id, settings.client_secret, settings.api_url)

@@ -1,0 +1,308 @@
+"""Slack acknowledgement latency: how long Slack waits for Pairbot's HTTP answer to a button click
+and to a slash command, next to a bare slack-bolt app that only acknowledges.
+
+    python benchmarks/slack_ack.py [--requests 400] [--warmup 50]
+
+Pairbot is started as in the Slack scenario tests (tests/slack_harness.py `start_bot`): the real
+runtime (aiohttp server, bolt app, APScheduler timeline, delivery worker) on loopback, SQLite in a
+temporary directory and the fake Slack Web API (tests/fake_slack.py). A pair is enrolled and the
+launch workshop invitation sent, so each click is a real RSVP, which Pairbot records after its ack
+(and then edits the message and replies, through the fake). `/pairbot help` comes from the
+coordinator. The bare app is slack-bolt's AsyncApp with listeners that only call `await ack()`, on its
+own aiohttp server, receiving the same signed requests.
+
+Timed: from just before the POST (body built and signed) to the end of the response, i.e. the ack
+as Slack sees it, at concurrency 1 and 50 (50 requests kept in flight over one ClientSession). The
+client, both servers and the fake share one event loop, as in the scenario tests. Background work
+is left to settle between phases. p50 / p99 come from statistics.quantiles(n=100, inclusive).
+The last line carries the figures. Targets: Pairbot's p99 under 1.5x the bare app's and under
+100 ms at 50 concurrent requests. Exits 1 if any response was not HTTP 200.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import aiohttp  # noqa: E402
+from aiohttp import web  # noqa: E402
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request  # noqa: E402
+from slack_bolt.async_app import AsyncApp  # noqa: E402
+from slack_sdk.signature import SignatureVerifier  # noqa: E402
+from slack_sdk.web.async_client import AsyncWebClient  # noqa: E402
+
+import slack_harness  # noqa: E402
+from bot import enrolment, outbox  # noqa: E402
+from bot.events import Address  # noqa: E402
+from bot.models import Cohort, Organisation  # noqa: E402
+
+SECRET = slack_harness.SECRET
+TEAM = slack_harness.TEAM
+CLICKER = "U0ASHA"
+COORDINATOR = "U0RITA"
+LEVELS = (1, 50)
+KINDS = ("click", "command")
+APPS = ("bare", "pairbot")
+EVENTS_PATH = "/slack/events"
+
+
+# --- the requests, as Slack sends them -------------------------------------------------------------
+class Requests:
+    """Fresh bodies for each request (unique action_ts, trigger_id and response_url, as Slack's)."""
+
+    def __init__(self, fake, message: dict, button: dict):
+        self.fake = fake
+        self.message = message
+        self.button = button
+        self.verifier = SignatureVerifier(SECRET)
+        self._n = itertools.count(1)
+
+    def click(self) -> str:
+        n = next(self._n)
+        stamp = f"{int(time.time())}.{n:06d}"  # the action timestamp makes each click its own event
+        action = {"type": "button", "action_id": self.button["action_id"], "block_id": "b",
+                  "text": self.button["text"], "value": self.button["value"], "action_ts": stamp}
+        payload = {
+            "type": "block_actions", "team": {"id": TEAM, "domain": "trust"},
+            "user": {"id": CLICKER, "team_id": TEAM}, "api_app_id": "A1", "trigger_id": f"trigger-{stamp}",
+            "container": {"type": "message", "message_ts": self.message["ts"], "channel_id": self.message["channel"]},
+            "channel": {"id": self.message["channel"], "name": "directmessage"},
+            "message": {"ts": self.message["ts"], "text": self.message["text"], "blocks": self.message["blocks"]},
+            "response_url": self.fake.new_response_url(), "actions": [action]}
+        return urlencode({"payload": json.dumps(payload)})
+
+    def command(self) -> str:
+        n = next(self._n)
+        return urlencode({"token": "legacy", "team_id": TEAM, "team_domain": "trust", "channel_id": "C0GENERAL",
+                          "user_id": COORDINATOR, "user_name": "rita", "command": "/pairbot", "text": "help",
+                          "api_app_id": "A1", "response_url": self.fake.new_response_url(),
+                          "trigger_id": f"{int(time.time())}.{n}.cmd"})
+
+    def headers(self, body: str) -> dict[str, str]:
+        stamp = str(int(time.time()))
+        return {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": stamp,
+                "X-Slack-Signature": self.verifier.generate_signature(timestamp=stamp, body=body)}
+
+
+@dataclass
+class Phase:
+    app: str
+    kind: str
+    concurrency: int
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+
+    def quantiles(self) -> tuple[float, float]:
+        cuts = statistics.quantiles(self.latencies, n=100, method="inclusive")
+        return cuts[49] * 1000, cuts[98] * 1000
+
+    def line(self) -> str:
+        p50, p99 = self.quantiles()
+        return (f"{self.app} {self.kind} c={self.concurrency}: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+                f"({len(self.latencies)} requests)")
+
+
+async def drive(http: aiohttp.ClientSession, url: str, make_body: Callable[[], str], requests: Requests,
+                count: int, concurrency: int, phase: Phase | None) -> Counter:
+    """`count` requests, `concurrency` of them in flight at any time; statuses (0: no response)."""
+    issued = itertools.count()
+    statuses: Counter = Counter()
+
+    async def worker() -> None:
+        while next(issued) < count:
+            body = make_body()
+            headers = requests.headers(body)
+            data = body.encode()
+            started = time.perf_counter()
+            try:
+                async with http.post(url, data=data, headers=headers) as response:
+                    await response.read()
+                    status = response.status
+            except aiohttp.ClientError as failure:
+                print(f"request failed: {failure!r}", file=sys.stderr)
+                status = 0
+            elapsed = time.perf_counter() - started
+            statuses[status] += 1
+            if phase is not None:
+                phase.latencies.append(elapsed)
+                phase.statuses[status] += 1
+
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
+    return statuses
+
+
+# --- the apps ------------------------------------------------------------------------------------
+async def start_bare(fake) -> tuple[web.AppRunner, str, AsyncApp]:
+    bolt = AsyncApp(signing_secret=SECRET, client=AsyncWebClient(token=fake.bot_token, base_url=fake.api_url))
+
+    @bolt.action("pairbot_choice_0")
+    async def on_choice(ack):
+        await ack()
+
+    @bolt.command("/pairbot")
+    async def on_command(ack):
+        await ack()
+
+    async def events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+
+    app = web.Application(client_max_size=1024 * 1024)
+    app.router.add_post(EVENTS_PATH, events)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{port}{EVENTS_PATH}", bolt
+
+
+async def prepare_pairbot(bot) -> tuple[dict, dict]:
+    """A cohort with one pair, and the launch workshop invitation in the clinician's DM: returns the
+    message and its 'yes' button (action_id pairbot_choice_0, value group|rsvp|<meeting>:yes)."""
+    cohort_id = bot.make_cohort()
+    now = bot.clock.now()
+    with bot.db.session() as session:
+        cohort = session.get(Cohort, cohort_id)
+        org = session.get(Organisation, cohort.organisation_id)
+        for user, role in ((CLICKER, "clinician"), ("U0BEN", "manager")):
+            name, email = slack_harness.PEOPLE[user]
+            enrolment.enrol(session, cohort, org, enrolment.Enrolee(
+                address=Address("slack", TEAM, user), name=name, role=role, email=email), now)
+    bot.pair_up(cohort_id, [CLICKER, "U0BEN"])
+    bot.run_step(cohort_id, "launch-workshop")
+
+    def invitation() -> tuple[dict, dict] | None:
+        for message in bot.inbox(CLICKER):
+            for block in message.get("blocks") or []:
+                for element in block.get("elements", []) if block.get("type") == "actions" else []:
+                    if element.get("type") == "button" and element.get("value", "").startswith("group|rsvp|"):
+                        return message, element
+        return None
+
+    await bot.until(lambda: invitation() is not None, seconds=15)
+    message, button = invitation()
+    if button["action_id"] != "pairbot_choice_0" or not button["value"].endswith(":yes"):
+        raise SystemExit(f"unexpected invitation button: {button}")
+    return message, button
+
+
+def listener_tasks() -> int:
+    """bolt's listener tasks still running (Pairbot's slow part after the ack)."""
+    return sum(1 for task in asyncio.all_tasks()
+               if "run_ack_function_asynchronously" in getattr(task.get_coro(), "__qualname__", ""))
+
+
+async def settle(bot, quiet: float = 0.3, limit: float = 60.0) -> None:
+    """Until no listener is still working, the outbox is empty and the fake has heard nothing new
+    for `quiet` seconds."""
+    deadline = time.monotonic() + limit
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        with bot.db.session() as session:
+            pending = outbox.pending_count(session, "slack")
+        snapshot = (len(bot.fake.calls), len(bot.fake.responses), listener_tasks(), pending)
+        if snapshot != last:
+            last, since = snapshot, time.monotonic()
+        elif snapshot[2] == 0 and pending == 0 and time.monotonic() - since >= quiet:
+            return
+        await asyncio.sleep(0.05)
+    print(f"warning: background work did not settle within {limit:.0f} s "
+          f"(listeners {last[2]}, outbox {last[3]})", file=sys.stderr)
+
+
+class LogCounter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: Counter = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records[record.levelname] += 1
+
+
+# --- the run -------------------------------------------------------------------------------------
+async def run(args) -> int:
+    counter = LogCounter()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().addHandler(counter)
+
+    with tempfile.TemporaryDirectory(prefix="pairbot-slack-ack-") as tmp:
+        bot = await slack_harness.start_bot(Path(tmp))  # pacing 0: seconds_between_sends = 0
+        for worker in bot.running.workers:
+            worker.sender.seconds_between_sends = 0
+        bare_runner = None
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100, limit_per_host=100))
+        try:
+            message, button = await prepare_pairbot(bot)
+            await settle(bot)
+            bare_runner, bare_url, _ = await start_bare(bot.fake)
+            urls = {"bare": bare_url, "pairbot": f"{bot.url}{EVENTS_PATH}"}
+            requests = Requests(bot.fake, message, button)
+            makers = {"click": requests.click, "command": requests.command}
+            phases: list[Phase] = []
+            for kind in KINDS:
+                for level in LEVELS:
+                    for app in APPS:
+                        await drive(http, urls[app], makers[kind], requests, args.warmup, level, None)
+                        await settle(bot)
+                        phase = Phase(app, kind, level)
+                        await drive(http, urls[app], makers[kind], requests, args.requests, level, phase)
+                        phases.append(phase)
+                        print(phase.line(), flush=True)
+                        await settle(bot)
+        finally:
+            await http.close()
+            if bare_runner is not None:
+                await bare_runner.cleanup()
+            await slack_harness.stop_bot(bot)
+
+    by_key = {(p.app, p.kind, p.concurrency): p for p in phases}
+
+    def ratio(kind: str, level: int) -> float:
+        return by_key["pairbot", kind, level].quantiles()[1] / by_key["bare", kind, level].quantiles()[1]
+
+    bad = {f"{p.app} {p.kind} c={p.concurrency}": {s: n for s, n in p.statuses.items() if s != 200}
+           for p in phases if set(p.statuses) != {200}}
+    if counter.records:
+        print(f"logged during the run: {dict(counter.records)} (see stderr)")
+    if bad:
+        print(f"responses other than HTTP 200 (status: count; 0 = no response): {bad}")
+    print(f"slack_ack: p99 ratio pairbot/bare click c=1 {ratio('click', 1):.2f}x, c=50 {ratio('click', 50):.2f}x; "
+          f"command c=1 {ratio('command', 1):.2f}x, c=50 {ratio('command', 50):.2f}x; "
+          f"pairbot p99 at c=50: click {by_key['pairbot', 'click', 50].quantiles()[1]:.1f} ms, "
+          f"command {by_key['pairbot', 'command', 50].quantiles()[1]:.1f} ms", flush=True)
+    return 1 if bad else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=400,
+                        help="timed requests per app, kind and concurrency level (default 400)")
+    parser.add_argument("--warmup", type=int, default=50,
+                        help="untimed requests before each timed phase, at its concurrency (default 50)")
+    args = parser.parse_args()
+    if args.requests < 2:
+        parser.error("--requests must be at least 2 (quantiles need two figures)")
+    if args.warmup < 0:
+        parser.error("--warmup must not be negative")
+    sys.exit(asyncio.run(run(args)))
+
+
+if __name__ == "__main__":
+    main()
