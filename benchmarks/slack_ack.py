@@ -50,7 +50,8 @@ from slack_sdk.web.async_client import AsyncWebClient  # noqa: E402
 import slack_harness  # noqa: E402
 from bot import enrolment, outbox  # noqa: E402
 from bot.events import Address  # noqa: E402
-from bot.models import Cohort, Organisation  # noqa: E402
+from bot.models import Cohort, Organisation, Participant, Person, Rsvp  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 SECRET = slack_harness.SECRET
 TEAM = slack_harness.TEAM
@@ -174,7 +175,8 @@ async def start_bare(fake) -> tuple[web.AppRunner, str, AsyncApp]:
 
 async def prepare_pairbot(bot) -> tuple[dict, dict]:
     """A cohort with one pair, and the launch workshop invitation in the clinician's DM: returns the
-    message and its 'yes' button (action_id pairbot_choice_0, value group|rsvp|<meeting>:yes)."""
+    message and its 'yes' button (action_id pairbot_choice_0, value group:rsvp|<meeting id>:yes,
+    render.choice_value of the flow's choice)."""
     cohort_id = bot.make_cohort()
     now = bot.clock.now()
     with bot.db.session() as session:
@@ -191,7 +193,7 @@ async def prepare_pairbot(bot) -> tuple[dict, dict]:
         for message in bot.inbox(CLICKER):
             for block in message.get("blocks") or []:
                 for element in block.get("elements", []) if block.get("type") == "actions" else []:
-                    if element.get("type") == "button" and element.get("value", "").startswith("group|rsvp|"):
+                    if element.get("type") == "button" and element.get("value", "").startswith("group:rsvp|"):
                         return message, element
         return None
 
@@ -266,6 +268,14 @@ async def run(args) -> int:
                         phases.append(phase)
                         print(phase.line(), flush=True)
                         await settle(bot)
+            fake = bot.fake
+            with bot.db.session() as session:
+                answers = session.scalars(select(Rsvp.answer).where(Rsvp.participant_id == Participant.id,
+                                                                    Participant.person_id == Person.id,
+                                                                    Person.user_id == CLICKER)).all()
+            work = (f"pairbot's work after the acks: RSVP recorded {answers}, {len(fake.calls_to('chat.update'))} "
+                    f"chat.update, {len(fake.calls_to('chat.postMessage'))} chat.postMessage, "
+                    f"{len(fake.responses)} response_url replies")
         finally:
             await http.close()
             if bare_runner is not None:
@@ -279,6 +289,7 @@ async def run(args) -> int:
 
     bad = {f"{p.app} {p.kind} c={p.concurrency}": {s: n for s, n in p.statuses.items() if s != 200}
            for p in phases if set(p.statuses) != {200}}
+    print(work)
     if counter.records:
         print(f"logged during the run: {dict(counter.records)} (see stderr)")
     if bad:

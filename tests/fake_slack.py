@@ -25,6 +25,7 @@ import base64
 import binascii
 import itertools
 import json
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +52,7 @@ class Call:
     method: str
     args: dict[str, Any]
     token: str | None
+    at: float = field(default_factory=time.monotonic)  # when it arrived, for pacing checks
 
 
 @dataclass

@@ -269,3 +269,29 @@ def test_healthz_answers_200_when_the_database_is_reachable(tmp_path):
 
     scenario(tmp_path)
 
+
+
+def test_sends_to_one_conversation_are_paced_to_about_one_a_second(tmp_path):
+    async def main():
+        bot = await start_bot(tmp_path, pacing=1.0)  # the adapter's real pacing
+        try:
+            cohort = await enrol_pair(bot)
+            await asyncio.sleep(1.0)  # let the pacing of the enrolment replies pass
+            already = len(bot.fake.calls_to("chat.postMessage"))
+            bot.run_step(cohort, "launch-workshop")
+            bot.run_step(cohort, "pre-survey")  # a second message to each DM straight away
+            await bot.settle(seconds=10)
+            new = bot.fake.calls_to("chat.postMessage")[already:]
+            by_channel = {}
+            for call in new:
+                by_channel.setdefault(call.args["channel"], []).append(call.at)
+            assert sorted(by_channel) == sorted([bot.channel_of("U0ASHA"), bot.channel_of("U0BEN")])
+            for times in by_channel.values():
+                assert len(times) == 2 and times[1] - times[0] >= 0.95
+            # Different conversations do not wait for each other.
+            first_asha, first_ben = (times[0] for times in by_channel.values())
+            assert abs(first_asha - first_ben) < 0.5
+        finally:
+            await stop_bot(bot)
+
+    asyncio.run(main())
