@@ -21,6 +21,7 @@ or ``async with FakeSlack() as fake: ...``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import itertools
@@ -32,6 +33,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import aiohttp
 from aiohttp import web
 
 JSON = dict[str, Any]
@@ -111,6 +113,8 @@ class FakeSlack:
         self._message_count = itertools.count(1)
         self._token_count = itertools.count(1)
 
+        self._socket: web.WebSocketResponse | None = None
+        self._socket_acks: dict[str, asyncio.Future] = {}
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._handlers: dict[str, Callable[[Call, web.Request], Awaitable[JSON]]] = {
@@ -125,6 +129,7 @@ class FakeSlack:
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
             "oauth.v2.access": self._oauth_v2_access,
+            "apps.connections.open": self._apps_connections_open,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -133,6 +138,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{n}", self._handle_response_url)
+        app.router.add_get("/socket", self._handle_socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -141,6 +147,8 @@ class FakeSlack:
         self._base_url = f"http://{host}:{port}"
 
     async def stop(self) -> None:
+        if self._socket is not None:
+            await self._socket.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -216,6 +224,44 @@ class FakeSlack:
     ) -> None:
         self._injections.append(_Injection(method, times, when, "ratelimited", retry_after))
 
+    # ------------------------------------------------------------------ Socket Mode
+
+    async def socket_send(self, kind: str, payload: JSON, timeout: float = 5.0) -> JSON:
+        """Push one envelope ("events_api", "slash_commands" or "interactive") down the Socket
+        Mode connection and wait for the app's acknowledgement, as Slack does."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._socket is None:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("no Socket Mode connection")
+            await asyncio.sleep(0.02)
+        envelope_id = f"env-{next(self._ids)}"
+        waiter = asyncio.get_running_loop().create_future()
+        self._socket_acks[envelope_id] = waiter
+        await self._socket.send_json({"envelope_id": envelope_id, "type": kind, "payload": payload,
+                                      "accepts_response_payload": kind != "events_api", "retry_attempt": 0,
+                                      "retry_reason": ""})
+        return await asyncio.wait_for(waiter, timeout)
+
+    async def _apps_connections_open(self, call: Call, request: web.Request) -> JSON:
+        return {"ok": True, "url": f"ws://{request.host}/socket"}
+
+    async def _handle_socket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self._socket = socket
+        await socket.send_json({"type": "hello", "num_connections": 1,
+                                "connection_info": {"app_id": self.app_id}})
+        async for frame in socket:
+            if frame.type != aiohttp.WSMsgType.TEXT:
+                continue
+            answer = json.loads(frame.data)
+            waiter = self._socket_acks.pop(answer.get("envelope_id", ""), None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(answer)
+        if self._socket is socket:
+            self._socket = None
+        return socket
+
     # ------------------------------------------------------------------ HTTP layer
 
     async def _handle_api(self, request: web.Request) -> web.Response:
@@ -233,7 +279,10 @@ class FakeSlack:
                 return web.json_response(body, status=429, headers={"Retry-After": str(injection.retry_after)})
             return web.json_response(body)
 
-        if method != "oauth.v2.access":  # the only method here authenticated by client credentials
+        if method == "apps.connections.open":  # Socket Mode: an app-level token, not the bot's
+            if not (token or "").startswith("xapp-"):
+                return web.json_response({"ok": False, "error": "not_allowed_token_type"})
+        elif method != "oauth.v2.access":  # the only method here authenticated by client credentials
             if not token:
                 return web.json_response({"ok": False, "error": "not_authed"})
             if token not in self.valid_tokens:

@@ -233,6 +233,18 @@ def test_unknown_person_gets_a_polite_answer_and_a_departed_one_is_marked_unreac
             assert ben.reachable is False
         assert any("can no longer reach Ben Okafor" in m["text"] for m in bot.inbox("U0RITA"))
 
+        # Asha turns off messages from the app: her next personal message cannot be delivered.
+        asha_dm = bot.channel_of("U0ASHA")
+        bot.fake.fail("chat.postMessage", "messages_tab_disabled", when=lambda c: c.args.get("channel") == asha_dm)
+        bot.run_step(cohort, "pre-survey")
+        await bot.settle()
+        await bot.settle()
+        with bot.db.session() as s:
+            assert s.scalars(select(Person).where(Person.user_id == "U0ASHA")).one().reachable is False
+            statuses = set(s.scalars(select(Delivery.status).where(Delivery.intent == "pre_survey")))
+            assert statuses == {"unreachable"}
+        assert any("can no longer reach Dr Asha Patel" in m["text"] for m in bot.inbox("U0RITA"))
+
     scenario(tmp_path)
 
 
