@@ -34,6 +34,10 @@ def test_the_example_file_loads_and_sets_the_defaults():
     ('[programme]\nquiet_nudge_weeks = 5\nquiet_escalate_weeks = 4',
      "quiet_escalate_weeks must be more than quiet_nudge_weeks"),
     ('[server]\nport = ', "not valid TOML"),
+    ('[slack]\nenabled = true\nbot_token = "xoxb-1"', "[slack]: signing_secret is needed"),
+    ('[slack]\nenabled = true\nsigning_secret = "s"', "[slack]: set bot_token (one workspace) or client_id"),
+    ('[slack]\nenabled = true\nsigning_secret = "s"\nclient_id = "1.2"', "client_id is set but client_secret is not"),
+    ('[slack]\nenabled = true\nbot_token = "xoxb-1"\nsocket_mode = true', "socket_mode needs app_token"),
 ])
 def test_bad_config_names_the_file_and_the_key(tmp_path, body, expected):
     with pytest.raises(ConfigError) as problem:
