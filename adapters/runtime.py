@@ -88,7 +88,11 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         adapter = slack.build(core, settings.slack, db.engine)
         capabilities.register(adapter.sender.platform, adapter.sender.capabilities)
         if not settings.slack.client_id:
-            team = await slack.single_workspace(core, settings.slack, settings.organisation.coordinators)
+            try:
+                team = await slack.single_workspace(core, settings.slack, settings.organisation.coordinators)
+            except Exception as problem:
+                db.dispose()
+                raise StartupError(slack.explain_start_failure(problem, settings.slack.api_url)) from None
             log.info("Slack: one workspace (%s) with a bot token", team)
         running.workers.append(DeliveryWorker(core, adapter.sender, batch_size=settings.delivery.batch_size,
                                               max_attempts=settings.delivery.max_attempts))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
+
+import pytest
 from sqlalchemy import func, select
 
 from bot.models import AuditEntry, Delivery, Meeting, Participant, Person, ProcessedEvent, Reflection, SurveyResponse
@@ -305,5 +307,15 @@ def test_sends_to_one_conversation_are_paced_to_about_one_a_second(tmp_path):
             assert abs(first_asha - first_ben) < 0.5
         finally:
             await stop_bot(bot)
+
+    asyncio.run(main())
+
+
+def test_a_wrong_bot_token_stops_start_up_with_a_message_that_says_so(tmp_path):
+    from adapters.runtime import StartupError
+
+    async def main():
+        with pytest.raises(StartupError, match=r"Slack refused the bot token \(invalid_auth\)"):
+            await start_bot(tmp_path, bot_token="xoxb-wrong")
 
     asyncio.run(main())

@@ -115,6 +115,14 @@ async def single_workspace(core: Pairbot, settings: SlackSettings, coordinators:
     return team
 
 
+def explain_start_failure(problem: Exception, api_url: str) -> str:
+    if isinstance(problem, SlackApiError):
+        error = problem.response.get("error")
+        return (f"Slack refused the bot token ({error}): check [slack] bot_token / PAIRBOT_SLACK_BOT_TOKEN "
+                f"and that the app is installed in the workspace")
+    return f"could not reach Slack's Web API at {api_url}: {problem.__class__.__name__}: {problem}"
+
+
 class Listeners:
     def __init__(self, core: Pairbot):
         self.core = core
