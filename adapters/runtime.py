@@ -42,6 +42,7 @@ class Running:
     _tasks: list[asyncio.Task] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     _socket_mode: object | None = None
+    _closers: list = field(default_factory=list)
 
     async def close(self) -> None:
         self.stop.set()
@@ -55,6 +56,8 @@ class Running:
             await self._socket_mode.close_async()
         if self._runner is not None:
             await self._runner.cleanup()
+        for close in self._closers:
+            await close()
         self.core.db.dispose()
 
 
@@ -89,11 +92,13 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         capabilities.register(adapter.sender.platform, adapter.sender.capabilities)
         if not settings.slack.client_id:
             try:
-                team = await slack.single_workspace(core, settings.slack, settings.organisation.coordinators)
+                team = await slack.single_workspace(core, adapter, settings.organisation.coordinators)
             except Exception as problem:
+                await adapter.close()
                 db.dispose()
                 raise StartupError(slack.explain_start_failure(problem, settings.slack.api_url)) from None
             log.info("Slack: one workspace (%s) with a bot token", team)
+        running._closers.append(adapter.close)
         running.workers.append(DeliveryWorker(core, adapter.sender, batch_size=settings.delivery.batch_size,
                                               max_attempts=settings.delivery.max_attempts))
         slack_app = adapter.app

@@ -10,7 +10,8 @@ import asyncio
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+
+import aiohttp
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
@@ -18,6 +19,7 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import inbound, render
 from adapters.slack.installs import (ROTATE_MINUTES_BEFORE_EXPIRY, FixedToken, InstalledTokens,
@@ -43,21 +45,27 @@ OAUTH_EVENTS = ("app_uninstalled", "tokens_revoked")  # bolt's token revocation 
 class SlackAdapter:
     app: AsyncApp
     sender: SlackSender
+    session: aiohttp.ClientSession
     installation_store: ThreadedInstallationStore | None = None
 
+    async def close(self) -> None:
+        await self.session.close()
 
-def build(core: Pairbot, settings: SlackSettings, engine=None,
-          on_installed: Callable[[Any], None] | None = None) -> SlackAdapter:
-    """The bolt app and the sender for one Pairbot process, from the [slack] settings."""
+
+def build(core: Pairbot, settings: SlackSettings, engine=None) -> SlackAdapter:
+    """The bolt app and the sender for one Pairbot process, from the [slack] settings. Call it in
+    the running event loop: every Web API call shares one HTTP session (a connection pool)."""
+    session = aiohttp.ClientSession()
     # Calls made while answering a person retry a 429 once, after Slack's Retry-After; the
     # delivery worker's sends do not, it reschedules the delivery instead of waiting.
-    client = AsyncWebClient(base_url=settings.api_url, retry_handlers=[AsyncRateLimitErrorRetryHandler(1)])
+    client = AsyncWebClient(base_url=settings.api_url, session=session,
+                            retry_handlers=[AsyncRateLimitErrorRetryHandler(1)])
     store = None
     if settings.client_id:
         if engine is None:
             raise ValueError("installing into many workspaces needs the database engine")
         store = ThreadedInstallationStore(settings.client_id, engine,
-                                          on_installed=lambda found: _installed(core, settings, found))
+                                          on_installed=lambda found: _installed(core, client, found))
         oauth = AsyncOAuthSettings(
             client_id=settings.client_id, client_secret=settings.client_secret,
             scopes=list(settings.scopes or BOT_SCOPES), installation_store=store,
@@ -72,20 +80,20 @@ def build(core: Pairbot, settings: SlackSettings, engine=None,
             token_rotation_expiration_minutes=ROTATE_MINUTES_BEFORE_EXPIRY, client=client, logger=log)
         app = AsyncApp(signing_secret=settings.signing_secret, client=client, oauth_settings=oauth)
         app.enable_token_revocation_listeners()
-        tokens = InstalledTokens(store, settings.client_id, settings.client_secret, settings.api_url)
+        tokens = InstalledTokens(store, settings.client_id, settings.client_secret, settings.api_url, session)
     else:
         client.token = settings.bot_token  # bolt takes the token from the client it is given
         app = AsyncApp(signing_secret=settings.signing_secret, client=client)
         tokens = FixedToken(settings.bot_token)
-    sender = SlackSender(tokens, settings.api_url)
-    Listeners(core).register(app)
-    return SlackAdapter(app, sender, store)
+    sender = SlackSender(tokens, settings.api_url, session=session)
+    Listeners(core, session).register(app)
+    return SlackAdapter(app, sender, session, store)
 
 
-async def _installed(core: Pairbot, settings: SlackSettings, installation) -> None:
+async def _installed(core: Pairbot, app_client: AsyncWebClient, installation) -> None:
     """A workspace installed Pairbot through OAuth: it becomes an organisation, the installer its
     first coordinator."""
-    client = AsyncWebClient(token=installation.bot_token, base_url=settings.api_url)
+    client = AsyncWebClient(token=installation.bot_token, base_url=app_client.base_url, session=app_client.session)
     installer = ()
     if installation.user_id:
         try:
@@ -100,13 +108,13 @@ async def _installed(core: Pairbot, settings: SlackSettings, installation) -> No
                             installation.team_id, installer)
 
 
-async def single_workspace(core: Pairbot, settings: SlackSettings, coordinators: list[str]) -> str:
+async def single_workspace(core: Pairbot, adapter: SlackAdapter, coordinators: list[str]) -> str:
     """At start-up with one bot token: the workspace becomes an organisation and the coordinators
     named in the config (user ids or emails) are granted. Returns the workspace id."""
-    client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_url)
+    client = adapter.app.client
     me = await client.auth_test()
     team = me["team_id"]
-    listeners = Listeners(core)
+    listeners = Listeners(core, adapter.session)
     people, unknown = await listeners.look_up(client, Command(inbound.address(team, ""), " ".join(coordinators)),
                                               raw_ids=True)
     for name in unknown:
@@ -124,8 +132,14 @@ def explain_start_failure(problem: Exception, api_url: str) -> str:
 
 
 class Listeners:
-    def __init__(self, core: Pairbot):
+    """Each listener acknowledges at once; the work after the ack waits its turn, a few at a time.
+    Database writes are serial anyway (SQLite takes one writer), and letting a burst of fifty run
+    at once would starve the next requests' acknowledgements of the event loop."""
+
+    def __init__(self, core: Pairbot, session: aiohttp.ClientSession, parallel_after_ack: int = 2):
         self.core = core
+        self.session = session
+        self.after_ack = asyncio.Semaphore(parallel_after_ack)
 
     def register(self, app: AsyncApp) -> None:
         app.command(COMMAND)(self.on_command)
@@ -145,13 +159,16 @@ class Listeners:
             return [SOMETHING_WENT_WRONG]
 
     # --- coordinators -------------------------------------------------------------------------
-    async def on_command(self, ack, body, respond, client) -> None:
+    async def on_command(self, ack, body, client) -> None:
         await ack()
-        command = inbound.command(body)
-        people, unknown = await self.look_up(client, command)
-        replies = await self.handle(Command(command.who, command.text, people=people, unknown=unknown))
-        for reply in replies:
-            await respond(response_type="ephemeral", **render.message_payload(reply))
+        async with self.after_ack:
+            command = inbound.command(body)
+            people, unknown = await self.look_up(client, command)
+            replies = await self.handle(Command(command.who, command.text, people=people, unknown=unknown))
+            # The response URL answers only the person who typed the command (ephemeral).
+            webhook = AsyncWebhookClient(url=body["response_url"], session=self.session)
+            for reply in replies:
+                await webhook.send(response_type="ephemeral", **render.message_payload(reply))
 
     async def look_up(self, client: AsyncWebClient, command: Command,
                       raw_ids: bool = False) -> tuple[tuple[Profile, ...], tuple[str, ...]]:
@@ -186,22 +203,23 @@ class Listeners:
     # --- participants -------------------------------------------------------------------------
     async def on_choice(self, ack, body, action, client) -> None:
         await ack()
-        try:
-            event = inbound.clicked(body, action)
-        except ValueError:
-            log.warning("a click with a value that is not ours: %r", action.get("value"))
-            return
-        replies = await self.handle(event)
-        refused = any(r.intent == "error" for r in replies)
-        channel = (body.get("channel") or body.get("container") or {}).get("id") or \
-            body.get("container", {}).get("channel_id")
-        message = body.get("message") or {}
-        if not refused and channel and message.get("ts"):
-            # Show the choice in place of the buttons, so the question cannot be answered twice.
-            blocks = render.answered_blocks(message.get("blocks", []), event.who.user, inbound.chosen_label(action))
-            await self._quietly(client.chat_update(channel=channel, ts=message["ts"], blocks=blocks,
-                                                   text=message.get("text", "")))
-        await self._reply(client, body, event.who.user, channel, replies)
+        async with self.after_ack:
+            try:
+                event = inbound.clicked(body, action)
+            except ValueError:
+                log.warning("a click with a value that is not ours: %r", action.get("value"))
+                return
+            replies = await self.handle(event)
+            refused = any(r.intent == "error" for r in replies)
+            channel = (body.get("channel") or body.get("container") or {}).get("id") or \
+                body.get("container", {}).get("channel_id")
+            message = body.get("message") or {}
+            if not refused and channel and message.get("ts"):
+                # Show the choice in place of the buttons, so the question cannot be answered twice.
+                blocks = render.answered_blocks(message.get("blocks", []), event.who.user, inbound.chosen_label(action))
+                await self._quietly(client.chat_update(channel=channel, ts=message["ts"], blocks=blocks,
+                                                       text=message.get("text", "")))
+            await self._reply(client, body, event.who.user, channel, replies)
 
     async def on_form_button(self, ack, body, action, client) -> None:
         await ack()
@@ -222,33 +240,36 @@ class Listeners:
 
     async def on_form_submitted(self, ack, body, client) -> None:
         await ack()
-        event = inbound.submitted(body)
-        replies = await self.handle(event)
-        meta = inbound.form_metadata(body["view"])
-        if not any(r.intent in ("error", "reask") for r in replies) and meta.get("channel") and meta.get("ts"):
-            # The form's message loses its button, so the form is not filled in twice.
-            original = await asyncio.to_thread(self.core.delivered, event.who, meta.get("key", ""))
-            if original is not None:
-                shown = render.message_payload(original)
-                blocks = render.answered_blocks(shown["blocks"], "", "Sent, thank you")
-                await self._quietly(client.chat_update(channel=meta["channel"], ts=meta["ts"], blocks=blocks,
-                                                       text=shown["text"]))
-        await self._reply(client, body, event.who.user, "", replies)
+        async with self.after_ack:
+            event = inbound.submitted(body)
+            replies = await self.handle(event)
+            meta = inbound.form_metadata(body["view"])
+            if not any(r.intent in ("error", "reask") for r in replies) and meta.get("channel") and meta.get("ts"):
+                # The form's message loses its button, so the form is not filled in twice.
+                original = await asyncio.to_thread(self.core.delivered, event.who, meta.get("key", ""))
+                if original is not None:
+                    shown = render.message_payload(original)
+                    blocks = render.answered_blocks(shown["blocks"], "", "Sent, thank you")
+                    await self._quietly(client.chat_update(channel=meta["channel"], ts=meta["ts"], blocks=blocks,
+                                                           text=shown["text"]))
+            await self._reply(client, body, event.who.user, "", replies)
 
     async def on_message(self, body, event, client) -> None:
-        if not inbound.is_person_message(event):
-            return
-        replies = await self.handle(inbound.said(body))
-        for reply in replies:
-            await self._post(client, event["channel"], reply)
+        async with self.after_ack:
+            if not inbound.is_person_message(event):
+                return
+            replies = await self.handle(inbound.said(body))
+            for reply in replies:
+                await self._post(client, event["channel"], reply)
 
     async def on_home_opened(self, event, body, client) -> None:
-        if event.get("tab") not in (None, "home"):
-            return
-        who = inbound.address(inbound.team_of(body), event["user"])
-        overview = await asyncio.to_thread(self.core.overview, who)
-        await self._quietly(client.views_publish(user_id=who.user,
-                                                 view=render.home_view(overview.title, list(overview.sections))))
+        async with self.after_ack:
+            if event.get("tab") not in (None, "home"):
+                return
+            who = inbound.address(inbound.team_of(body), event["user"])
+            overview = await asyncio.to_thread(self.core.overview, who)
+            await self._quietly(client.views_publish(user_id=who.user,
+                                                     view=render.home_view(overview.title, list(overview.sections))))
 
     # --- answering ----------------------------------------------------------------------------
     async def _reply(self, client: AsyncWebClient, body: dict, user: str, channel: str,

@@ -119,10 +119,11 @@ class InstalledTokens:
     """Many-workspace mode: the bot token saved when a workspace installed the app, rotated when
     it is about to expire (the rotated token is saved, so every replica sees it)."""
 
-    def __init__(self, store: ThreadedInstallationStore, client_id: str, client_secret: str, api_url: str):
+    def __init__(self, store: ThreadedInstallationStore, client_id: str, client_secret: str, api_url: str,
+                 session=None):
         self.store = store
         self.rotator = AsyncTokenRotator(client_id=client_id, client_secret=client_secret,
-                                         client=AsyncWebClient(base_url=api_url))
+                                         client=AsyncWebClient(base_url=api_url, session=session))
         self._lock = asyncio.Lock()
 
     async def token_for(self, team_id: str) -> str:

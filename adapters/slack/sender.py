@@ -36,9 +36,10 @@ class SlackSender:
     # tolerated); spacing sends per conversation keeps a fan-out under it instead of hitting 429s.
     seconds_between_sends = 1.0
 
-    def __init__(self, tokens: TokenSource, api_url: str, conversation_cache_size: int = 20_000):
+    def __init__(self, tokens: TokenSource, api_url: str, session=None, conversation_cache_size: int = 20_000):
         self.tokens = tokens
         self.api_url = api_url
+        self.session = session  # an aiohttp.ClientSession shared with the rest of the adapter
         self._conversations: OrderedDict[tuple[str, ...], str] = OrderedDict()
         self._cache_size = conversation_cache_size
 
@@ -46,7 +47,7 @@ class SlackSender:
         return ",".join(m.key() for m in recipient.members)
 
     async def client(self, team_id: str) -> AsyncWebClient:
-        return AsyncWebClient(token=await self.tokens.token_for(team_id), base_url=self.api_url)
+        return AsyncWebClient(token=await self.tokens.token_for(team_id), base_url=self.api_url, session=self.session)
 
     async def send(self, recipient: Recipient, message: Message, key: str = "") -> Sent:
         team = recipient.members[0].workspace
