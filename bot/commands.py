@@ -18,6 +18,14 @@ from bot.models import AuditEntry, Cohort, Organisation, Meeting, Pair, Particip
 from bot.programme import Programme
 
 
+PARTICIPANT_HELP = (
+    "I'm Pairbot, and I help you and your buddy keep meeting. Answer my questions with the buttons "
+    "or by typing the number. You can also send:\n"
+    "• availability Mon 12:00-14:00, Thu 17:00-18:00 (when you could usually meet)\n"
+    "• help (this message)"
+)
+
+
 @dataclass(frozen=True)
 class CommandSpec:
     name: str
@@ -33,11 +41,16 @@ def _roles(ctx: FlowContext, person: Person | None) -> set[str]:
     return set(ctx.session.scalars(select(RoleGrant.role).where(RoleGrant.person_id == person.id)))
 
 
-def _help(ctx: FlowContext, person: Person | None, args: list[str], event: Command) -> Message:
+def help_message(ctx: FlowContext, person: Person | None) -> Message:
+    """What this person can do: the participant's guide, then the commands their roles allow."""
     roles = _roles(ctx, person)
     allowed = [c for c in REGISTRY.values() if c.role is None or c.role in roles]
     lines = [f"• {c.example}: {c.summary}" for c in allowed]
-    return Message("Commands you can use:\n" + "\n".join(lines), intent="help")
+    return Message(f"{PARTICIPANT_HELP}\n\nCommands you can use:\n" + "\n".join(lines), intent="help")
+
+
+def _help(ctx: FlowContext, person: Person | None, args: list[str], event: Command) -> Message:
+    return help_message(ctx, person)
 
 
 def _cohort(ctx: FlowContext, person: Person, name: str | None) -> Cohort | None:

@@ -17,7 +17,7 @@ from bot import outbox
 from bot.capabilities import GROUP_CONVERSATION, Capabilities
 from bot.events import Address
 from bot.messages import Message, Recipient
-from bot.models import Cohort, Pair, Participant, Person, Prompt, RoleGrant
+from bot.models import Cohort, Conversation, Pair, Participant, Person, Prompt, RoleGrant
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,11 @@ class WakeupScheduler(Protocol):
 
 def address_of(person: Person) -> Address:
     return Address(person.platform, person.workspace, person.user_id)
+
+
+def members_key(addresses) -> str:
+    """How a conversation's members are stored: their address keys, sorted."""
+    return "|".join(sorted(a.key() for a in addresses))
 
 
 @dataclass
@@ -74,8 +79,18 @@ class FlowContext:
         )
 
     def can_group(self, members: list[Participant]) -> bool:
+        """Whether one conversation reaches all members: the platform can open one (Slack), or the
+        members made one themselves and added the bot (a Teams group chat)."""
         platforms = {m.person.platform for m in members}
-        return len(platforms) == 1 and self.capabilities.has(platforms.pop(), GROUP_CONVERSATION)
+        if len(platforms) != 1:
+            return False
+        platform = platforms.pop()
+        if self.capabilities.has(platform, GROUP_CONVERSATION):
+            return True
+        key = members_key([address_of(m.person) for m in members])
+        return self.session.scalars(select(Conversation.id).where(
+            Conversation.platform == platform, Conversation.members_key == key,
+            Conversation.is_group.is_(True))).first() is not None
 
     def send_to_group(self, members: list[Participant], message: Message, key: str, cohort_id: int) -> None:
         self.outgoing.append(

@@ -36,12 +36,7 @@ FLOWS = {
     "project": project,
 }
 
-HELP = (
-    "I'm Pairbot, and I help you and your buddy keep meeting. Answer my questions with the buttons "
-    "or by typing the number. You can also send:\n"
-    "• availability Mon 12:00-14:00, Thu 17:00-18:00 (when you could usually meet)\n"
-    "• help (this message)"
-)
+HELP = commands.PARTICIPANT_HELP
 WAKEUP_JOBS = {"meeting_check": meeting.ask_outcome}
 
 
@@ -114,7 +109,7 @@ class Pairbot:
         words = text.strip()
         keyword = words.split(" ", 1)[0].lower() if words else ""
         if keyword in ("help", "?", "hi", "hello"):
-            return Message(HELP, intent="help")
+            return commands.help_message(ctx, person)
         if keyword == "availability":
             who = _participant(ctx, person, None)
             rest = words[len("availability"):].strip()

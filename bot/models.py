@@ -331,3 +331,21 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(100))
     detail: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime]
+
+
+class Conversation(Base):
+    """A conversation the platform told us about: a person's chat with the bot, or a group chat
+    whose members are exactly a pair. `reference` is the adapter's own data for reaching it
+    (opaque to the core); the core only asks whether a pair has a group conversation."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("platform", "members_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    workspace: Mapped[str] = mapped_column(String(200))
+    # Sorted member address keys joined by "|": one for a personal chat, several for a group.
+    members_key: Mapped[str] = mapped_column(String(2000))
+    is_group: Mapped[bool] = mapped_column(default=False)
+    reference: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
