@@ -34,5 +34,6 @@ class ContactLinks:
         self._builders[platform] = builder
 
     def links(self, platform: str, me, others: list, topic: str) -> tuple:
+        """`me` and `others` are `bot.events.Profile` values (address, name, email)."""
         builder = self._builders.get(platform)
         return tuple(builder(me, others, topic)) if builder else ()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.context import FlowContext, active_members, address_of, names
 from bot.flows.base import StepInfo, fill
+from bot.events import Profile
 from bot.messages import Message
 from bot.models import Cohort, Pair, Participant
 from bot.slots import describe_availability
@@ -18,6 +19,12 @@ def bio(member: Participant) -> str:
     if member.availability:
         line += f" (usually free {describe_availability(member.availability)})"
     return line
+
+
+def contact(member: Participant) -> Profile:
+    person = member.person
+    return Profile(mention="", address=address_of(person), name=person.name, email=person.email,
+                   timezone=person.timezone)
 
 
 def introduce(ctx: FlowContext, cohort: Cohort, pair: Pair, step: StepInfo) -> int:
@@ -39,7 +46,7 @@ def introduce(ctx: FlowContext, cohort: Cohort, pair: Pair, step: StepInfo) -> i
                         cohort=cohort.name, week=step.week)
             bios = "\n".join(f"• {bio(o)}" for o in others)
             links = ctx.capabilities.contact_links.links(
-                member.person.platform, address_of(member.person), [address_of(o.person) for o in others],
+                member.person.platform, contact(member), [contact(o) for o in others],
                 f"Paired learning: {cohort.name}",
             )
             ctx.send_to(member, Message(f"{text}\n{bios}", links=links, intent="pair_intro"),

@@ -1,0 +1,247 @@
+"""The Teams adapter: botbuilder's CloudAdapter at /api/messages, the bot's turn handling, and the
+sender the delivery worker uses for proactive messages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import Activity, ActivityTypes, ConversationReference
+
+from adapters.teams import conversations, inbound, render
+from bot.capabilities import FORMS
+from bot.config import TeamsSettings
+from bot.core import Pairbot
+from bot.events import Address, Joined, Profile
+from bot.messages import Link, Message, Recipient
+from bot.sending import RetryLater, Sent, Unreachable
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "teams"
+SOMETHING_WENT_WRONG = Message("Sorry, something went wrong on my side and nothing was saved. "
+                               "Please try again in a minute.", intent="error")
+# Answers Teams gives when it is busy or briefly unwell; the delivery is tried again later.
+BUSY = {412, 429, 500, 502, 503, 504}
+# The person removed or blocked the app, or the conversation no longer exists.
+GONE = {403, 404}
+
+
+class _BotConfig:
+    """The attribute names ConfigurationBotFrameworkAuthentication reads."""
+
+    def __init__(self, settings: TeamsSettings):
+        self.APP_ID = settings.app_id
+        self.APP_PASSWORD = settings.app_password
+        self.APP_TYPE = settings.app_type
+        self.APP_TENANTID = settings.tenant_id
+
+
+@dataclass
+class TeamsAdapter:
+    adapter: CloudAdapter
+    bot: "PairbotTeamsBot"
+    sender: "TeamsSender"
+
+
+def build(core: Pairbot, settings: TeamsSettings) -> TeamsAdapter:
+    if not settings.app_id:
+        log.warning("Teams: [teams] app_id is empty, so requests to /api/messages are NOT authenticated. "
+                    "Use this only on a developer machine.")
+    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(_BotConfig(settings)))
+    adapter.on_turn_error = _on_turn_error
+    core.capabilities.register(PLATFORM, TeamsSender.capabilities)
+    core.capabilities.contact_links.register(PLATFORM, contact_links)
+    return TeamsAdapter(adapter, PairbotTeamsBot(core), TeamsSender(adapter, settings.app_id, core))
+
+
+async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
+    log.exception("Teams turn failed", exc_info=error)
+    await turn_context.send_activity(_activity(SOMETHING_WENT_WRONG))
+
+
+def contact_links(me: Profile, others: list[Profile], topic: str) -> list[Link]:
+    """A Teams bot cannot start a group chat, so the introduction carries deep links that open a
+    chat with the others and a new meeting with everyone invited (Teams deep links, 2026-11: they
+    take sign-in names, which in NHS tenants are the work email addresses)."""
+    emails = [p.email for p in others if p.email]
+    if not emails:
+        return []
+    topic_q = urllib.parse.quote(topic)
+    chat = f"https://teams.microsoft.com/l/chat/0/0?users={','.join(emails)}&topicName={topic_q}"
+    attendees = ",".join(emails + ([me.email] if me.email else []))
+    meeting = (f"https://teams.microsoft.com/l/meeting/new?subject={topic_q}"
+               f"&attendees={urllib.parse.quote(attendees, safe=',@')}")
+    names = " and ".join(p.name.split(" ")[0] for p in others)
+    return [Link(f"Chat with {names}", chat), Link("Set up a meeting", meeting)]
+
+
+def _activity(message: Message, delivery_key: str = "") -> Activity:
+    card = render.message_card(message, delivery_key)
+    activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
+    activity.summary = render.cut(message.text, 200)  # the notification preview
+    return activity
+
+
+class PairbotTeamsBot:
+    """One turn: remember how to reach the sender, turn the activity into a core event, answer."""
+
+    def __init__(self, core: Pairbot):
+        self.core = core
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        raw = activity.serialize()
+        await self._remember(turn_context, raw)
+        if activity.type == ActivityTypes.message:
+            await self._on_message(turn_context, raw)
+        elif activity.type in (ActivityTypes.conversation_update, ActivityTypes.installation_update):
+            await self._on_installed(turn_context, raw)
+
+    async def _remember(self, turn_context: TurnContext, raw: dict[str, Any]) -> None:
+        conversation = raw.get("conversation") or {}
+        reference = TurnContext.get_conversation_reference(turn_context.activity).serialize()
+        now = self.core.clock.now()
+        tenant = inbound.tenant_of(raw)
+        if conversation.get("conversationType") in (None, "personal"):
+            if (raw.get("from") or {}).get("id"):
+                person = inbound.who(raw)
+                await asyncio.to_thread(conversations.remember, self.core.db, tenant, [person], reference, False, now)
+            return
+        if conversation.get("conversationType") == "groupChat":
+            if _bot_removed(raw):
+                await asyncio.to_thread(conversations.forget_group, self.core.db, PLATFORM, conversation.get("id"))
+                return
+            members = await self._members(turn_context, tenant)
+            if len(members) >= 2:
+                await asyncio.to_thread(conversations.remember, self.core.db, tenant, members, reference, True, now)
+
+    async def _members(self, turn_context: TurnContext, tenant: str) -> list[Address]:
+        from botbuilder.core.teams import TeamsInfo
+
+        try:
+            found = await TeamsInfo.get_members(turn_context)
+        except Exception as problem:  # a chat we cannot list: treat it as not a pair's chat
+            log.info("could not list the members of a group chat: %s", problem)
+            return []
+        bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else ""
+        return [Address(PLATFORM, tenant, m.id) for m in found if m.id != bot_id]
+
+    async def _on_installed(self, turn_context: TurnContext, raw: dict[str, Any]) -> None:
+        conversation = raw.get("conversation") or {}
+        if conversation.get("conversationType") not in (None, "personal"):
+            return
+        added = [m.get("id") for m in raw.get("membersAdded") or []]
+        bot_id = (raw.get("recipient") or {}).get("id")
+        if raw.get("type") == ActivityTypes.conversation_update and bot_id not in added:
+            return
+        if raw.get("action") == "remove":
+            return
+        person = inbound.who(raw)
+        await asyncio.to_thread(self.core.reached, person)
+        replies = await self._handle(Joined(person, event_id=raw.get("id")))
+        for reply in replies:
+            await turn_context.send_activity(_activity(reply))
+
+    async def _on_message(self, turn_context: TurnContext, raw: dict[str, Any]) -> None:
+        event = inbound.event(raw)
+        if event is None:
+            return
+        await asyncio.to_thread(self.core.reached, event.who)
+        replies = await self._handle(event)
+        value = raw.get("value") if isinstance(raw.get("value"), dict) else None
+        refused = any(r.intent in ("error", "reask") for r in replies)
+        if value and not refused and raw.get("replyToId"):
+            # Replace the card that was answered, so it cannot be answered twice.
+            original = await asyncio.to_thread(self.core.delivered, event.who, str(value.get("key") or ""))
+            card = render.answered_card(original, inbound.chosen(value))
+            update = MessageFactory.attachment(CardFactory.adaptive_card(card))
+            update.id = raw["replyToId"]
+            try:
+                await turn_context.update_activity(update)
+            except Exception as problem:  # the answer is saved; a stale card is only cosmetic
+                log.warning("could not update the answered card: %s", problem)
+        for reply in replies:
+            await turn_context.send_activity(_activity(reply))
+
+    async def _handle(self, event) -> list[Message]:
+        try:
+            return await asyncio.to_thread(self.core.handle, event)
+        except Exception:
+            log.exception("the core failed on %s from %s", type(event).__name__, event.who.key())
+            return [SOMETHING_WENT_WRONG]
+
+
+def _bot_removed(raw: dict[str, Any]) -> bool:
+    bot_id = (raw.get("recipient") or {}).get("id")
+    return any(m.get("id") == bot_id for m in raw.get("membersRemoved") or [])
+
+
+class TeamsSender:
+    """Proactive messages through continue_conversation with the stored reference (and its
+    service URL). Teams allows about 7 messages a second per conversation and limits each app
+    per tenant as well (learn.microsoft.com "Rate limiting for bots", 2026-11)."""
+
+    platform = PLATFORM
+    capabilities = frozenset({FORMS})  # no GROUP_CONVERSATION: a bot cannot create a group chat
+    seconds_between_sends = 1 / 7
+    app_sends_per_second = 30.0
+
+    def __init__(self, adapter: CloudAdapter, app_id: str, core: Pairbot):
+        self.adapter = adapter
+        self.app_id = app_id
+        self.core = core
+        self._next_app_send = 0.0
+        self._app_lock = asyncio.Lock()
+
+    def pacing_key(self, recipient: Recipient) -> str:
+        return ",".join(m.key() for m in recipient.members)
+
+    async def send(self, recipient: Recipient, message: Message, key: str = "") -> Sent:
+        reference = await asyncio.to_thread(conversations.reference_for, self.core.db, recipient.members)
+        if reference is None:
+            raise Unreachable("they have not installed Pairbot in Teams yet")
+        await self._pace_app()
+        sent: dict[str, str] = {}
+
+        async def deliver(turn_context: TurnContext) -> None:
+            response = await turn_context.send_activity(_activity(message, key))
+            sent["id"] = response.id if response else ""
+
+        conversation_reference = ConversationReference().deserialize(reference)
+        try:
+            await self.adapter.continue_conversation(conversation_reference, deliver, self.app_id)
+        except Exception as failure:
+            raise _classify(failure) from None
+        return Sent(ref=f"{conversation_reference.conversation.id}:{sent.get('id', '')}")
+
+    async def _pace_app(self) -> None:
+        async with self._app_lock:
+            now = time.monotonic()
+            wait = self._next_app_send - now
+            self._next_app_send = max(now, self._next_app_send) + 1 / self.app_sends_per_second
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+def _classify(failure: Exception) -> Exception:
+    """botbuilder's exception as RetryLater / Unreachable, or itself when it is neither."""
+    response = getattr(failure, "response", None)
+    status = getattr(response, "status_code", None) or getattr(response, "status", None)
+    if status in GONE:
+        return Unreachable(f"Teams answered {status}")
+    if status in BUSY:
+        headers = getattr(response, "headers", None) or {}
+        try:
+            wait = float(headers.get("Retry-After", "") or 0)
+        except ValueError:
+            wait = 0.0
+        # No Retry-After: back off by default; the worker adds jitter.
+        return RetryLater(f"Teams answered {status}", after_seconds=max(wait, 2.0))
+    return failure
