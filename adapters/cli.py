@@ -64,6 +64,25 @@ def serve(config_path: str | None, log_level: str) -> None:
         raise click.ClickException(str(problem)) from None
 
 
+@main.command("teams-package")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_HELP)
+@click.option("--out", default=".", show_default=True, type=click.Path(file_okay=True),
+              help="Folder for the zip (or a path ending in .zip).")
+@click.option("--developer-url", required=True,
+              help="https:// address of your organisation's page about Pairbot (shown in Teams' app details).")
+@click.option("--domain", "domains", multiple=True, help="A domain the app may open (repeatable).")
+def teams_package(config_path: str | None, out: str, developer_url: str, domains: tuple[str, ...]) -> None:
+    """Build the zip a Teams admin uploads: manifest.json with the bot id from [teams] app_id, and icons."""
+    from adapters.teams.package import build_package
+
+    settings = _load_settings(config_path)
+    try:
+        path = build_package(settings.teams.app_id, Path(out), developer_url=developer_url, valid_domains=domains)
+    except ValueError as problem:
+        raise click.ClickException(str(problem)) from None
+    click.echo(f"Teams app package written to {path}. Upload it in the Teams admin centre (Manage apps > Upload).")
+
+
 @main.command("check-config")
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
 def check_config(path: str | None) -> None:

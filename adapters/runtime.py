@@ -102,6 +102,13 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         running.workers.append(DeliveryWorker(core, adapter.sender, batch_size=settings.delivery.batch_size,
                                               max_attempts=settings.delivery.max_attempts))
         slack_app = adapter.app
+    teams_adapter = None
+    if settings.teams.enabled:
+        from adapters.teams import app as teams
+
+        teams_adapter = teams.build(core, settings.teams)
+        running.workers.append(DeliveryWorker(core, teams_adapter.sender, batch_size=settings.delivery.batch_size,
+                                              max_attempts=settings.delivery.max_attempts))
     timeline.start()
     for worker in running.workers:
         running._tasks.append(asyncio.create_task(worker.run(running.stop)))
@@ -111,7 +118,7 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         running._socket_mode = AsyncSocketModeHandler(slack_app, settings.slack.app_token)
         await running._socket_mode.connect_async()
         slack_app = None  # events arrive over the socket, not the web server
-    running._runner = web.AppRunner(web_app(db, slack_app), access_log=None)
+    running._runner = web.AppRunner(web_app(db, slack_app, teams_adapter), access_log=None)
     await running._runner.setup()
     site = web.TCPSite(running._runner, settings.server.host, settings.server.port)
     await site.start()

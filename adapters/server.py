@@ -17,12 +17,16 @@ from bot.db import Database
 log = logging.getLogger(__name__)
 
 SLACK_EVENTS = "/slack/events"
+TEAMS_MESSAGES = "/api/messages"
 HEALTH = "/healthz"
 
 
-def web_app(db: Database, slack: AsyncApp | None = None) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024)  # Slack payloads are well under 1 MB
+def web_app(db: Database, slack: AsyncApp | None = None, teams=None) -> web.Application:
+    """`teams` is an adapters.teams.app.TeamsAdapter, when Teams is enabled."""
+    app = web.Application(client_max_size=1024 * 1024)  # Slack and Teams payloads are well under 1 MB
     app.router.add_get(HEALTH, _health(db))
+    if teams is not None:
+        app.router.add_post(TEAMS_MESSAGES, _teams_messages(teams))
     if slack is not None:
         app.router.add_post(SLACK_EVENTS, _slack_events(slack))
         if slack.oauth_flow is not None:
@@ -49,6 +53,15 @@ def _slack_events(slack: AsyncApp):
         return await to_aiohttp_response(response)
 
     return events
+
+
+def _teams_messages(teams):
+    async def messages(request: web.Request) -> web.Response:
+        # CloudAdapter checks the Bot Framework token (when an app id is set) and raises 401 itself.
+        response = await teams.adapter.process(request, teams.bot)
+        return response if response is not None else web.Response(status=201)
+
+    return messages
 
 
 def _slack_oauth(step):

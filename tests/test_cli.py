@@ -39,3 +39,19 @@ def test_db_upgrade_then_status_says_there_is_no_cohort(tmp_path):
     assert result.exit_code == 0 and f"Database at revision {migrate.head_revision()}" in result.output
     result = CliRunner().invoke(main, ["status", "--database", url])
     assert result.exit_code == 1 and "no organisations or cohorts" in result.output
+
+
+def test_teams_package_command_builds_the_zip_or_names_the_missing_app_id(tmp_path, monkeypatch):
+    import zipfile
+
+    monkeypatch.setenv("PAIRBOT_TEAMS_APP_ID", "")
+    missing = CliRunner().invoke(main, ["teams-package", "--out", str(tmp_path), "--developer-url",
+                                        "https://trust.example.nhs.uk/pairbot"])
+    assert missing.exit_code == 1 and "[teams] app_id" in missing.output
+    monkeypatch.setenv("PAIRBOT_TEAMS_APP_ID", "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f")
+    built = CliRunner().invoke(main, ["teams-package", "--out", str(tmp_path), "--developer-url",
+                                      "https://trust.example.nhs.uk/pairbot"])
+    assert built.exit_code == 0, built.output
+    zips = list(tmp_path.glob("*.zip"))
+    assert len(zips) == 1 and sorted(zipfile.ZipFile(zips[0]).namelist()) == ["color.png", "manifest.json",
+                                                                               "outline.png"]
