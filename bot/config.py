@@ -83,6 +83,14 @@ class TeamsSettings(_Section):
     tenant_id: str = ""
     app_type: Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"] = "MultiTenant"
 
+    @model_validator(mode="after")
+    def _complete(self):
+        if self.enabled and self.app_id and not self.app_password and self.app_type != "UserAssignedMSI":
+            raise ValueError("app_id is set but app_password is not (set PAIRBOT_TEAMS_APP_PASSWORD)")
+        if self.enabled and self.app_type == "SingleTenant" and not self.tenant_id:
+            raise ValueError("app_type SingleTenant needs tenant_id")
+        return self
+
 
 class ProgrammeSettings(_Section):
     file: str = ""

@@ -208,17 +208,24 @@ class TeamsSender:
         if reference is None:
             raise Unreachable("they have not installed Pairbot in Teams yet")
         await self._pace_app()
-        sent: dict[str, str] = {}
+        sent: dict[str, Any] = {}
 
         async def deliver(turn_context: TurnContext) -> None:
-            response = await turn_context.send_activity(_activity(message, key))
-            sent["id"] = response.id if response else ""
+            # Caught here: an error escaping the turn would go to the adapter's on_turn_error,
+            # which answers the conversation instead of telling the worker what happened.
+            try:
+                response = await turn_context.send_activity(_activity(message, key))
+                sent["id"] = response.id if response else ""
+            except Exception as failure:  # classified below
+                sent["failure"] = failure
 
         conversation_reference = ConversationReference().deserialize(reference)
         try:
             await self.adapter.continue_conversation(conversation_reference, deliver, self.app_id)
         except Exception as failure:
             raise _classify(failure) from None
+        if "failure" in sent:
+            raise _classify(sent["failure"]) from None
         return Sent(ref=f"{conversation_reference.conversation.id}:{sent.get('id', '')}")
 
     async def _pace_app(self) -> None:

@@ -1,0 +1,204 @@
+"""Pairbot in Microsoft Teams, over HTTP on loopback: activities into the real CloudAdapter at
+/api/messages, everything the bot sends to a fake Bot Connector service."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from bot.models import Delivery, Meeting, Person, Reflection, SurveyResponse
+from teams_harness import personal, start_bot, stop_bot
+
+
+def scenario(test):
+    def run(tmp_path):
+        async def main():
+            bot = await start_bot(tmp_path)
+            try:
+                await test(bot)
+            finally:
+                await stop_bot(bot)
+        asyncio.run(main())
+    return run
+
+
+def submit_data(card: dict, title: str) -> dict:
+    return next(a["data"] for a in card["actions"] if a["type"] == "Action.Submit" and a["title"] == title)
+
+
+def test_one_pair_walks_through_intro_slots_meeting_check_reflection_and_survey_in_teams(tmp_path):
+    @scenario
+    async def walk(bot):
+        cohort = bot.enrol_pair()
+        for user in ("29:rita", "29:asha", "29:ben"):
+            assert await bot.install(user) == 201
+        # Installing stores how to reach them and says hello.
+        assert "I'm Pairbot" in bot.last_card("29:asha")[1]["body"][0]["text"]
+
+        # Introduction: Teams bots cannot start a group chat, so each gets an intro with links that
+        # open a chat with the other and a new meeting with both invited.
+        bot.run_step(cohort, "pairs-announced")
+        await bot.settle()
+        _, intro = bot.last_card("29:asha")
+        assert "Ben Okafor" in intro["body"][0]["text"]
+        links = {a["title"]: a["url"] for a in intro["actions"] if a["type"] == "Action.OpenUrl"}
+        assert "users=ben@trust.example" in links["Chat with Ben"]
+        assert "attendees=ben@trust.example,asha@trust.example" in links["Set up a meeting"]
+
+        # Slot choice: the manager picks the first slot; the card is replaced with the choice.
+        bot.run_step(cohort, "buddy-meeting-1")
+        await bot.settle()
+        offer_id, offer = bot.last_card("29:ben")
+        first = next(a for a in offer["actions"] if a["type"] == "Action.Submit")
+        assert await bot.submit("29:ben", offer_id, first["data"]) == 201
+        update = [s for s in bot.connector.to(personal("29:ben")) if s.method == "PUT"][-1]
+        assert update.activity_id == offer_id
+        answered = update.activity["attachments"][0]["content"]
+        assert "actions" not in answered and f"You chose: {first['title']}" in answered["body"][-1]["text"]
+        assert bot.last_card("29:ben")[1]["body"][0]["text"].startswith(f"Booked: {first['title']}")
+        await bot.settle()
+        assert "booked your buddy meeting" in bot.last_card("29:asha")[1]["body"][0]["text"]
+
+        # After the slot: "did you meet?" to each; Asha says yes.
+        wakeup = bot.core.pending_wakeups()[0]
+        bot.clock.set(wakeup.at)
+        bot.core.run_wakeup("meeting_check", wakeup.ref_id)
+        await bot.settle()
+        question_id, question = bot.last_card("29:asha")
+        assert question["body"][0]["text"].startswith("Did your buddy meeting on")
+        await bot.submit("29:asha", question_id, submit_data(question, "Yes, we met"))
+        with bot.db.session() as s:
+            assert s.scalars(select(Meeting)).one().status == "held"
+
+        # Reflection: a card with a text box; the answer is saved privately.
+        await bot.settle()
+        reflect_id, reflect = next((i, c) for i, c in reversed(bot.cards(personal("29:asha")))
+                                   if any(b.get("id") == "field_reflection" for b in c["body"]))
+        data = {**submit_data(reflect, "Save privately"), "field_reflection": "Saw how bed management works."}
+        await bot.submit("29:asha", reflect_id, data)
+        with bot.db.session() as s:
+            reflection = s.scalars(select(Reflection)).one()
+            assert reflection.text == "Saw how bed management works." and reflection.shared is False
+
+        # Survey: one card with a 1-5 choice set per item.
+        bot.run_step(cohort, "pre-survey")
+        await bot.settle()
+        survey_id, survey = bot.last_card("29:asha")
+        inputs = [b for b in survey["body"] if b["type"].startswith("Input.")]
+        answers = {b["id"]: ("4" if b["type"] == "Input.ChoiceSet" else "Confidence with managers") for b in inputs}
+        await bot.submit("29:asha", survey_id, {**submit_data(survey, "Send"), **answers})
+        with bot.db.session() as s:
+            assert s.scalar(select(func.count()).select_from(SurveyResponse)) == len(inputs)
+        final = [x for x in bot.connector.to(personal("29:asha")) if x.method == "PUT"][-1]
+        assert final.activity_id == survey_id and "Sent, thank you" in str(final.activity)
+
+    walk(tmp_path)
+
+
+def test_a_pair_that_adds_pairbot_to_their_group_chat_gets_pair_messages_there(tmp_path):
+    @scenario
+    async def chat(bot):
+        cohort = bot.enrol_pair()
+        for user in ("29:asha", "29:ben"):
+            await bot.install(user)
+        assert await bot.add_to_group_chat(["29:asha", "29:ben"]) == 201
+        bot.run_step(cohort, "pairs-announced")
+        await bot.settle()
+        group = bot.cards("19:pairchat@thread.v2")
+        assert len(group) == 1 and "Dr Asha Patel" in group[0][1]["body"][0]["text"]
+        assert not any("Ben Okafor" in c["body"][0]["text"] for _, c in bot.cards(personal("29:asha"))[1:])
+
+    chat(tmp_path)
+
+
+def test_a_request_without_a_token_is_refused_when_app_id_is_set(tmp_path):
+    async def main():
+        bot = await start_bot(tmp_path, app_id="6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f", app_password="secret")
+        try:
+            bot.enrol_pair()
+            assert await bot.say("29:asha", "availability Mon 08:00-09:00") == 401
+            assert await bot.install("29:asha") == 401
+            from bot.models import Conversation, ProcessedEvent
+            with bot.db.session() as s:
+                assert s.scalar(select(func.count()).select_from(Conversation)) == 0
+                assert s.scalar(select(func.count()).select_from(ProcessedEvent)) == 0
+            assert bot.connector.requests == []
+        finally:
+            await stop_bot(bot)
+
+    asyncio.run(main())
+
+
+def test_a_403_marks_the_person_unreachable_and_tells_the_coordinator(tmp_path):
+    @scenario
+    async def blocked(bot):
+        cohort = bot.enrol_pair()
+        for user in ("29:rita", "29:asha", "29:ben"):
+            await bot.install(user)
+        bot.connector.fail(403, when=lambda r: r.conversation_id == personal("29:ben") and r.method == "POST")
+        bot.run_step(cohort, "pairs-announced")
+        await bot.settle()
+        await bot.settle()
+        assert bot.person("29:ben").reachable is False
+        assert bot.person("29:asha").reachable is True
+        assert any("can no longer reach Ben Okafor" in c["body"][0]["text"] for _, c in bot.cards(personal("29:rita")))
+        # Ben adds the app again: he is reachable again.
+        await bot.install("29:ben")
+        assert bot.person("29:ben").reachable is True
+
+    blocked(tmp_path)
+
+
+def test_a_retry_storm_loses_nothing_and_duplicates_nothing(tmp_path):
+    @scenario
+    async def storm(bot):
+        cohort = bot.enrol_pair()
+        for user in ("29:asha", "29:ben"):
+            await bot.install(user)
+        posts = lambda r: r.method == "POST"  # noqa: E731
+        bot.connector.fail(429, times=3, retry_after=1, when=posts)
+        bot.connector.fail(412, times=1, when=posts)
+        bot.connector.fail(502, times=2, when=posts)
+        bot.connector.fail(504, times=1, when=posts)
+        bot.run_step(cohort, "launch-workshop")
+        bot.run_step(cohort, "pre-survey")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            bot.clock.advance(timedelta(seconds=10))  # programme time passes each back-off
+            with bot.db.session() as s:
+                statuses = list(s.scalars(select(Delivery.status).where(Delivery.platform == "teams",
+                                                                         Delivery.intent != "help")))
+            if statuses and all(x == "sent" for x in statuses):
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(statuses) == ["sent"] * 4
+        for user in ("29:asha", "29:ben"):
+            texts = [c["body"][0]["text"] for _, c in bot.cards(personal(user))[1:]]
+            assert len(texts) == 2 and len(set(texts)) == 2  # one invitation and one survey, once each
+        assert bot.connector.pending_failures() == 0
+
+    storm(tmp_path)
+
+
+def test_typed_commands_reach_the_core_and_unknown_people_get_a_polite_answer(tmp_path):
+    @scenario
+    async def commands(bot):
+        bot.enrol_pair()
+        for user in ("29:rita", "29:asha"):
+            await bot.install(user)
+        await bot.say("29:rita", "status")
+        assert "Spring 2027 (running)" in bot.last_card("29:rita")[1]["body"][0]["text"]
+        await bot.say("29:asha", "status")
+        assert "is for coordinators" in bot.last_card("29:asha")[1]["body"][0]["text"]
+        await bot.say("29:rita", "help")
+        assert "status [COHORT]" in bot.last_card("29:rita")[1]["body"][0]["text"]
+        await bot.install("29:stranger")
+        await bot.say("29:stranger", "hello")
+        assert "ask your programme coordinator" in bot.last_card("29:stranger")[1]["body"][0]["text"]
+        with bot.db.session() as s:
+            assert s.scalars(select(Person).where(Person.user_id == "29:stranger")).first() is None
+
+    commands(tmp_path)
