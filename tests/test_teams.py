@@ -202,3 +202,27 @@ def test_typed_commands_reach_the_core_and_unknown_people_get_a_polite_answer(tm
             assert s.scalars(select(Person).where(Person.user_id == "29:stranger")).first() is None
 
     commands(tmp_path)
+
+
+def test_sends_are_paced_to_teams_limits_per_conversation(tmp_path):
+    async def main():
+        bot = await start_bot(tmp_path, pacing=None)  # the adapter's own pacing: 7 a second per conversation
+        try:
+            cohort = bot.enrol_pair()
+            for user in ("29:asha", "29:ben"):
+                await bot.install(user)
+            await asyncio.sleep(0.3)
+            bot.run_step(cohort, "launch-workshop")
+            bot.run_step(cohort, "pre-survey")
+            bot.run_step(cohort, "pair-contract")
+            await bot.settle()
+            for user in ("29:asha", "29:ben"):
+                times = [s.at for s in bot.connector.to(personal(user)) if s.method == "POST"][1:]
+                assert len(times) == 3
+                # Spaced at the sender by 1/7 s; arrival times carry a few ms of HTTP jitter.
+                assert all(later - earlier >= 0.1 for earlier, later in zip(times, times[1:]))
+                assert times[-1] - times[0] >= 2 / 7 - 0.03
+        finally:
+            await stop_bot(bot)
+
+    asyncio.run(main())
