@@ -73,10 +73,11 @@ class TeamsBot:
             await response.read()
             return response.status
 
-    async def install(self, user: str) -> int:
-        return await self.post(self._activity(
-            "conversationUpdate", user, {"id": personal(user), "conversationType": "personal"},
-            membersAdded=[{"id": BOT}]))
+    async def install(self, user: str, via: str = "conversationUpdate") -> int:
+        """The user adds Pairbot: Teams sends conversationUpdate (bot added) or installationUpdate."""
+        extra = {"membersAdded": [{"id": BOT}]} if via == "conversationUpdate" else {"action": "add"}
+        return await self.post(self._activity(via, user, {"id": personal(user), "conversationType": "personal"},
+                                              **extra))
 
     async def say(self, user: str, text: str) -> int:
         return await self.post(self._activity("message", user, {"id": personal(user), "conversationType": "personal"},

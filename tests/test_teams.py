@@ -195,7 +195,11 @@ def test_typed_commands_reach_the_core_and_unknown_people_get_a_polite_answer(tm
         assert "is for coordinators" in bot.last_card("29:asha")[1]["body"][0]["text"]
         await bot.say("29:rita", "help")
         assert "status [COHORT]" in bot.last_card("29:rita")[1]["body"][0]["text"]
-        await bot.install("29:stranger")
+        await bot.install("29:stranger", via="installationUpdate")
+        assert "don't know you yet" in bot.last_card("29:stranger")[1]["body"][0]["text"]
+        from bot.models import Conversation
+        with bot.db.session() as s:  # the reference is kept, so the bot can reach them once enrolled
+            assert s.scalars(select(Conversation).where(Conversation.members_key.like("%29:stranger"))).one()
         await bot.say("29:stranger", "hello")
         assert "ask your programme coordinator" in bot.last_card("29:stranger")[1]["body"][0]["text"]
         with bot.db.session() as s:
