@@ -65,19 +65,27 @@ class Pairbot:
     # --- inbound ---------------------------------------------------------------------------------
     def handle(self, event: InboundEvent) -> list[Message]:
         """Handle one event; returns the replies to show its author. A repeated event id does nothing."""
+        return self.answer(event)[0]
+
+    def answer(self, event: InboundEvent, answered_key: str = "") -> tuple[list[Message], Message | None]:
+        """`handle`, and in the same unit of work the message that was answered (by its outbox key),
+        for platforms that redraw it to show the answer."""
+        original = None
         try:
             with self.unit() as ctx:
+                if answered_key:
+                    original = _delivered(ctx, event.who, answered_key)
                 if event.event_id and not _first_time(ctx, event.who, event.event_id):
-                    return []
-                return self._dispatch(ctx, event)
+                    return [], original
+                return self._dispatch(ctx, event), original
         except LookupError as problem:
             log.info("event from %s refused: %s", event.who.key(), problem)
             text = str(problem.args[0]) if problem.args else "That is no longer valid."
-            return [Message(f"Sorry, I can't do that: {text}", intent="error")]
+            return [Message(f"Sorry, I can't do that: {text}", intent="error")], original
         except IntegrityError:
             # The same event being handled at the same moment by another worker.
             log.info("event %s already being handled", event.event_id)
-            return []
+            return [], original
 
     def _dispatch(self, ctx: FlowContext, event: InboundEvent) -> list[Message]:
         person = _person(ctx, event.who)
@@ -86,6 +94,8 @@ class Pairbot:
         if person is None:
             return [Message("Hello! I don't know you yet: ask your programme coordinator to enrol you.",
                             intent="unknown_person")]
+        if not person.reachable:
+            person.reachable = True  # they just reached us, so we can reach them
         if isinstance(event, Joined):
             return [Message(HELP, intent="help")]
         if isinstance(event, Clicked):
@@ -184,11 +194,8 @@ class Pairbot:
     def delivered(self, who: Address, delivery_key: str) -> Message | None:
         """A message the outbox sent to `who` (a platform that opens a form on a click asks for it);
         None if there is no such delivery or it went to somebody else."""
-        with self.db.session() as session:
-            delivery = session.scalars(select(Delivery).where(Delivery.idempotency_key == delivery_key)).first()
-            if delivery is None or who not in Recipient.from_dict(delivery.recipient).members:
-                return None
-            return Message.from_dict(delivery.message)
+        with self.unit() as ctx:
+            return _delivered(ctx, who, delivery_key)
 
     def overview(self, who: Address) -> Overview:
         """"My programme" for one person."""
@@ -212,6 +219,13 @@ class Pairbot:
                     ctx.tell_coordinators(cohort, f"I can no longer reach {person.name} ({reason}). Their pair "
                                                   f"carries on; you may want to get in touch.",
                                           key=f"unreachable:{person.id}:{participant.cohort_id}")
+
+
+def _delivered(ctx: FlowContext, who: Address, delivery_key: str) -> Message | None:
+    delivery = ctx.session.scalars(select(Delivery).where(Delivery.idempotency_key == delivery_key)).first()
+    if delivery is None or who not in Recipient.from_dict(delivery.recipient).members:
+        return None
+    return Message.from_dict(delivery.message)
 
 
 def _first_time(ctx: FlowContext, who: Address, event_id: str) -> bool:

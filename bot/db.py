@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 from typing import Iterator
 
 from sqlalchemy import create_engine, event, text
@@ -48,18 +49,23 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time and every unit of work here takes the write lock. Queuing
+        # threads on a lock wakes the next one as soon as the last commits; SQLite's own busy
+        # handler would make them sleep and retry, up to 100 ms at a time, which shows as long tails.
+        self._one_writer = threading.RLock() if is_sqlite(self.engine) else nullcontext()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        session = self._sessions()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        with self._one_writer:
+            session = self._sessions()
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
 
     def ping(self) -> bool:
         try:

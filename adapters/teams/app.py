@@ -94,6 +94,7 @@ class PairbotTeamsBot:
 
     def __init__(self, core: Pairbot):
         self.core = core
+        self._known: dict[str, dict] = {}  # members key -> the reference last stored
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -107,12 +108,16 @@ class PairbotTeamsBot:
     async def _remember(self, turn_context: TurnContext, raw: dict[str, Any]) -> None:
         conversation = raw.get("conversation") or {}
         reference = TurnContext.get_conversation_reference(turn_context.activity).serialize()
+        reference.pop("activityId", None)  # new on every message; not needed to reach the conversation
         now = self.core.clock.now()
         tenant = inbound.tenant_of(raw)
         if conversation.get("conversationType") in (None, "personal"):
             if (raw.get("from") or {}).get("id"):
                 person = inbound.who(raw)
-                await asyncio.to_thread(conversations.remember, self.core.db, tenant, [person], reference, False, now)
+                if self._known.get(person.key()) != reference:  # written only when it changes
+                    await asyncio.to_thread(conversations.remember, self.core.db, tenant, [person], reference,
+                                            False, now)
+                    self._known[person.key()] = reference
             return
         if conversation.get("conversationType") == "groupChat":
             if _bot_removed(raw):
@@ -145,7 +150,7 @@ class PairbotTeamsBot:
             return
         person = inbound.who(raw)
         await asyncio.to_thread(self.core.reached, person)
-        replies = await self._handle(Joined(person, event_id=raw.get("id")))
+        replies, _ = await self._handle(Joined(person, event_id=raw.get("id")))
         for reply in replies:
             await turn_context.send_activity(_activity(reply))
 
@@ -153,29 +158,33 @@ class PairbotTeamsBot:
         event = inbound.event(raw)
         if event is None:
             return
-        await asyncio.to_thread(self.core.reached, event.who)
-        replies = await self._handle(event)
         value = raw.get("value") if isinstance(raw.get("value"), dict) else None
+        # One unit of work: the answer, and the card it answers (the core also marks the person
+        # reachable again).
+        replies, original = await self._handle(event, str((value or {}).get("key") or ""))
         refused = any(r.intent in ("error", "reask") for r in replies)
+        sends = [turn_context.send_activities([_activity(reply) for reply in replies])] if replies else []
         if value and not refused and raw.get("replyToId"):
-            # Replace the card that was answered, so it cannot be answered twice.
-            original = await asyncio.to_thread(self.core.delivered, event.who, str(value.get("key") or ""))
-            card = render.answered_card(original, inbound.chosen(value))
-            update = MessageFactory.attachment(CardFactory.adaptive_card(card))
-            update.id = raw["replyToId"]
-            try:
-                await turn_context.update_activity(update)
-            except Exception as problem:  # the answer is saved; a stale card is only cosmetic
-                log.warning("could not update the answered card: %s", problem)
-        for reply in replies:
-            await turn_context.send_activity(_activity(reply))
+            sends.append(self._replace_answered(turn_context, original, value, raw["replyToId"]))
+        await asyncio.gather(*sends)  # the reply and the card update go out together
 
-    async def _handle(self, event) -> list[Message]:
+    async def _replace_answered(self, turn_context: TurnContext, original: Message | None, value: dict,
+                                card_id: str) -> None:
+        """Replace the card that was answered, so it cannot be answered twice."""
+        card = render.answered_card(original, inbound.chosen(value))
+        update = MessageFactory.attachment(CardFactory.adaptive_card(card))
+        update.id = card_id
         try:
-            return await asyncio.to_thread(self.core.handle, event)
+            await turn_context.update_activity(update)
+        except Exception as problem:  # the answer is saved; a stale card is only cosmetic
+            log.warning("could not update the answered card: %s", problem)
+
+    async def _handle(self, event, answered_key: str = "") -> tuple[list[Message], Message | None]:
+        try:
+            return await asyncio.to_thread(self.core.answer, event, answered_key)
         except Exception:
             log.exception("the core failed on %s from %s", type(event).__name__, event.who.key())
-            return [SOMETHING_WENT_WRONG]
+            return [SOMETHING_WENT_WRONG], None
 
 
 def _bot_removed(raw: dict[str, Any]) -> bool:
