@@ -38,6 +38,9 @@ def test_the_example_file_loads_and_sets_the_defaults():
     ('[slack]\nenabled = true\nsigning_secret = "s"', "[slack]: set bot_token (one workspace) or client_id"),
     ('[slack]\nenabled = true\nsigning_secret = "s"\nclient_id = "1.2"', "client_id is set but client_secret is not"),
     ('[slack]\nenabled = true\nbot_token = "xoxb-1"\nsocket_mode = true', "socket_mode needs app_token"),
+    ('[teams]\nenabled = true\napp_id = "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"',
+     "[teams]: app_id is set but app_password is not"),
+    ('[teams]\nenabled = true\napp_type = "SingleTenant"', "app_type SingleTenant needs tenant_id"),
 ])
 def test_bad_config_names_the_file_and_the_key(tmp_path, body, expected):
     with pytest.raises(ConfigError) as problem:

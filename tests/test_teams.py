@@ -230,3 +230,13 @@ def test_sends_are_paced_to_teams_limits_per_conversation(tmp_path):
             await stop_bot(bot)
 
     asyncio.run(main())
+
+
+def test_start_up_says_when_teams_authentication_is_off(tmp_path, caplog):
+    async def main():
+        bot = await start_bot(tmp_path)
+        await stop_bot(bot)
+
+    with caplog.at_level("WARNING"):
+        asyncio.run(main())
+    assert any("NOT authenticated" in r.getMessage() for r in caplog.records)
