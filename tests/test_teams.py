@@ -240,3 +240,23 @@ def test_start_up_says_when_teams_authentication_is_off(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         asyncio.run(main())
     assert any("NOT authenticated" in r.getMessage() for r in caplog.records)
+
+
+def test_the_app_wide_limit_spaces_sends_across_conversations(tmp_path):
+    async def main():
+        bot = await start_bot(tmp_path)  # no per-conversation spacing, so only the app-wide limit acts
+        try:
+            bot.running.workers[0].sender.app_sends_per_second = 10
+            cohort = bot.enrol_pair()
+            for user in ("29:asha", "29:ben"):
+                await bot.install(user)
+            before = len(bot.connector.sent)
+            bot.run_step(cohort, "launch-workshop")
+            bot.run_step(cohort, "pre-survey")
+            await bot.settle()
+            times = sorted(s.at for s in bot.connector.sent[before:] if s.method == "POST")
+            assert len(times) == 4 and times[-1] - times[0] >= 3 / 10 - 0.03
+        finally:
+            await stop_bot(bot)
+
+    asyncio.run(main())
