@@ -22,18 +22,11 @@ Exits 1 if any response was not HTTP 200.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import gc
 import itertools
 import json
-import logging
-import statistics
 import sys
-import tempfile
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlencode
@@ -41,19 +34,19 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request  # noqa: E402
 from slack_bolt.async_app import AsyncApp  # noqa: E402
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 from slack_sdk.web.async_client import AsyncWebClient  # noqa: E402
 
+import latency  # noqa: E402
 import slack_harness  # noqa: E402
 from bot import enrolment, outbox  # noqa: E402
 from bot.events import Address  # noqa: E402
-from bot.models import Cohort, Organisation, Participant, Person, Rsvp  # noqa: E402
-from sqlalchemy import select  # noqa: E402
+from bot.models import Cohort, Organisation  # noqa: E402
 
 SECRET = slack_harness.SECRET
 TEAM = slack_harness.TEAM
@@ -106,52 +99,12 @@ class Requests:
         return {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": stamp,
                 "X-Slack-Signature": self.verifier.generate_signature(timestamp=stamp, body=body)}
 
-
-@dataclass
-class Phase:
-    app: str
-    kind: str
-    concurrency: int
-    latencies: list[float] = field(default_factory=list)
-    statuses: Counter = field(default_factory=Counter)
-
-    def quantiles(self) -> tuple[float, float]:
-        cuts = statistics.quantiles(self.latencies, n=100, method="inclusive")
-        return cuts[49] * 1000, cuts[98] * 1000
-
-    def line(self) -> str:
-        p50, p99 = self.quantiles()
-        return (f"{self.app} {self.kind} c={self.concurrency}: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
-                f"({len(self.latencies)} requests)")
-
-
-async def drive(http: aiohttp.ClientSession, url: str, make_body: Callable[[], str], requests: Requests,
-                count: int, concurrency: int, phase: Phase | None) -> Counter:
-    """`count` requests, `concurrency` of them in flight at any time; statuses (0: no response)."""
-    issued = itertools.count()
-    statuses: Counter = Counter()
-
-    async def worker() -> None:
-        while next(issued) < count:
+    def signed(self, make_body: Callable[[], str]) -> Callable[[], latency.Request]:
+        """For latency.drive: a fresh body from `make_body`, encoded, with its signed headers."""
+        def make() -> latency.Request:
             body = make_body()
-            headers = requests.headers(body)
-            data = body.encode()
-            started = time.perf_counter()
-            try:
-                async with http.post(url, data=data, headers=headers) as response:
-                    await response.read()
-                    status = response.status
-            except aiohttp.ClientError as failure:
-                print(f"request failed: {failure!r}", file=sys.stderr)
-                status = 0
-            elapsed = time.perf_counter() - started
-            statuses[status] += 1
-            if phase is not None:
-                phase.latencies.append(elapsed)
-                phase.statuses[status] += 1
-
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
-    return statuses
+            return body.encode(), self.headers(body)
+        return make
 
 
 # --- the apps ------------------------------------------------------------------------------------
@@ -169,14 +122,8 @@ async def start_bare(fake) -> tuple[web.AppRunner, str, AsyncApp]:
     async def events(request: web.Request) -> web.Response:
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
-    app = web.Application(client_max_size=1024 * 1024)
-    app.router.add_post(EVENTS_PATH, events)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return runner, f"http://127.0.0.1:{port}{EVENTS_PATH}", bolt
+    runner, url = await latency.serve(EVENTS_PATH, events)
+    return runner, url, bolt
 
 
 async def prepare_pairbot(bot) -> tuple[dict, dict]:
@@ -219,108 +166,48 @@ def listener_tasks() -> int:
 async def settle(bot, quiet: float = 0.3, limit: float = 60.0) -> None:
     """Until no listener is still working, the outbox is empty and the fake has heard nothing new
     for `quiet` seconds."""
-    deadline = time.monotonic() + limit
-    last, since = None, time.monotonic()
-    while time.monotonic() < deadline:
+    def snapshot() -> tuple[int, int, int, int]:
         with bot.db.session() as session:
             pending = outbox.pending_count(session, "slack")
-        snapshot = (len(bot.fake.calls), len(bot.fake.responses), listener_tasks(), pending)
-        if snapshot != last:
-            last, since = snapshot, time.monotonic()
-        elif snapshot[2] == 0 and pending == 0 and time.monotonic() - since >= quiet:
-            return
-        await asyncio.sleep(0.05)
-    print(f"warning: background work did not settle within {limit:.0f} s "
-          f"(listeners {last[2]}, outbox {last[3]})", file=sys.stderr)
+        return len(bot.fake.calls), len(bot.fake.responses), listener_tasks(), pending
 
-
-class LogCounter(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: Counter = Counter()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records[record.levelname] += 1
+    await latency.settle(snapshot, lambda last: last[2] == 0 and last[3] == 0,
+                         lambda last: f"listeners {last[2]}, outbox {last[3]}", quiet, limit)
 
 
 # --- the run -------------------------------------------------------------------------------------
 async def run(args) -> int:
-    counter = LogCounter()
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger().addHandler(counter)
-
-    with tempfile.TemporaryDirectory(prefix="pairbot-slack-ack-") as tmp:
-        bot = await slack_harness.start_bot(Path(tmp))  # pacing 0: seconds_between_sends = 0
-        for worker in bot.running.workers:
+    counter = latency.count_logs()
+    async with latency.bench("pairbot-slack-ack-", slack_harness.start_bot, slack_harness.stop_bot) as bench:
+        bot = bench.bot
+        for worker in bot.running.workers:  # pacing 0: seconds_between_sends = 0
             worker.sender.seconds_between_sends = 0
-        bare_runner = None
-        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100, limit_per_host=100))
-        try:
-            message, button = await prepare_pairbot(bot)
-            await settle(bot)
-            bare_runner, bare_url, _ = await start_bare(bot.fake)
-            urls = {"bare": bare_url, "pairbot": f"{bot.url}{EVENTS_PATH}"}
-            requests = Requests(bot.fake, message, button)
-            makers = {"click": requests.click, "command": requests.command}
-            phases: list[Phase] = []
-            for kind in KINDS:
-                for level in LEVELS:
-                    for app in APPS:
-                        await drive(http, urls[app], makers[kind], requests, args.warmup, level, None)
-                        await settle(bot)
-                        gc.collect()  # a full collection owed to earlier phases' garbage lands in neither
-                        phase = Phase(app, kind, level)
-                        await drive(http, urls[app], makers[kind], requests, args.requests, level, phase)
-                        phases.append(phase)
-                        print(phase.line(), flush=True)
-                        await settle(bot)
-            fake = bot.fake
-            with bot.db.session() as session:
-                answers = session.scalars(select(Rsvp.answer).where(Rsvp.participant_id == Participant.id,
-                                                                    Participant.person_id == Person.id,
-                                                                    Person.user_id == CLICKER)).all()
-            work = (f"pairbot's work after the acks: RSVP recorded {answers}, {len(fake.calls_to('chat.update'))} "
-                    f"chat.update, {len(fake.calls_to('chat.postMessage'))} chat.postMessage, "
-                    f"{len(fake.responses)} response_url replies")
-        finally:
-            await http.close()
-            if bare_runner is not None:
-                await bare_runner.cleanup()
-            await slack_harness.stop_bot(bot)
+        message, button = await prepare_pairbot(bot)
+        await settle(bot)
+        bench.bare, bare_url, _ = await start_bare(bot.fake)
+        urls = {"bare": bare_url, "pairbot": f"{bot.url}{EVENTS_PATH}"}
+        requests = Requests(bot.fake, message, button)
+        bodies = {"click": requests.click, "command": requests.command}
+        makers = {kind: requests.signed(bodies[kind]) for kind in KINDS}
+        phases = await latency.run_phases(bench.http, urls, makers, LEVELS, APPS, args, lambda: settle(bot))
+        fake = bot.fake
+        answers = latency.rsvp_answers(bot, CLICKER)
+        work = (f"pairbot's work after the acks: RSVP recorded {answers}, {len(fake.calls_to('chat.update'))} "
+                f"chat.update, {len(fake.calls_to('chat.postMessage'))} chat.postMessage, "
+                f"{len(fake.responses)} response_url replies")
 
     by_key = {(p.app, p.kind, p.concurrency): p for p in phases}
 
     def ratio(kind: str, level: int) -> float:
-        return by_key["pairbot", kind, level].quantiles()[1] / by_key["bare", kind, level].quantiles()[1]
+        return by_key["pairbot", kind, level].p99() / by_key["bare", kind, level].p99()
 
-    bad = {f"{p.app} {p.kind} c={p.concurrency}": {s: n for s, n in p.statuses.items() if s != 200}
-           for p in phases if set(p.statuses) != {200}}
-    print(work)
-    if counter.records:
-        print(f"logged during the run: {dict(counter.records)} (see stderr)")
-    if bad:
-        print(f"responses other than HTTP 200 (status: count; 0 = no response): {bad}")
-    print(f"slack_ack: p99 ratio pairbot/bare click c=1 {ratio('click', 1):.2f}x, c=50 {ratio('click', 50):.2f}x; "
-          f"command c=1 {ratio('command', 1):.2f}x, c=50 {ratio('command', 50):.2f}x; "
-          f"pairbot p99 at c=50: click {by_key['pairbot', 'click', 50].quantiles()[1]:.1f} ms, "
-          f"command {by_key['pairbot', 'command', 50].quantiles()[1]:.1f} ms", flush=True)
-    return 1 if bad else 0
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=400,
-                        help="timed requests per app, kind and concurrency level (default 400)")
-    parser.add_argument("--warmup", type=int, default=50,
-                        help="untimed requests before each timed phase, at its concurrency (default 50)")
-    args = parser.parse_args()
-    if args.requests < 2:
-        parser.error("--requests must be at least 2 (quantiles need two figures)")
-    if args.warmup < 0:
-        parser.error("--warmup must not be negative")
-    sys.exit(asyncio.run(run(args)))
+    return latency.finish(phases, 200, work, counter,
+                          f"slack_ack: p99 ratio pairbot/bare click c=1 {ratio('click', 1):.2f}x, "
+                          f"c=50 {ratio('click', 50):.2f}x; "
+                          f"command c=1 {ratio('command', 1):.2f}x, c=50 {ratio('command', 50):.2f}x; "
+                          f"pairbot p99 at c=50: click {by_key['pairbot', 'click', 50].p99():.1f} ms, "
+                          f"command {by_key['pairbot', 'command', 50].p99():.1f} ms")
 
 
 if __name__ == "__main__":
-    main()
+    latency.main(run, __doc__, 400, "app, kind and concurrency level")
