@@ -211,8 +211,7 @@ class Listeners:
                 return
             replies = await self.handle(event)
             refused = any(r.intent == "error" for r in replies)
-            channel = (body.get("channel") or body.get("container") or {}).get("id") or \
-                body.get("container", {}).get("channel_id")
+            channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
             message = body.get("message") or {}
             if not refused and channel and message.get("ts"):
                 # Show the choice in place of the buttons, so the question cannot be answered twice.
