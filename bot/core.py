@@ -247,20 +247,25 @@ def _person(ctx: FlowContext, who: Address) -> Person | None:
 def _participant(ctx: FlowContext, person: Person, flow: str | None) -> Participant:
     """The person's membership that an answer belongs to: the one with an open prompt of this flow,
     else their newest membership of a running cohort."""
-    query = select(Participant).join(Cohort, Cohort.id == Participant.cohort_id).where(
-        Participant.person_id == person.id)
-    memberships = list(ctx.session.scalars(query.order_by(Participant.id.desc())).unique())
-    if not memberships:
+    # One query: memberships newest first, each with whether it has an open prompt of this flow
+    # and whether its cohort is running (answers are on the hot path of every click).
+    has_prompt = select(Prompt.id).where(Prompt.participant_id == Participant.id, Prompt.flow == (flow or ""),
+                                         Prompt.status == "open").exists()
+    rows = ctx.session.execute(
+        select(Participant, has_prompt, Cohort.status == "running")
+        .join(Cohort, Cohort.id == Participant.cohort_id)
+        .where(Participant.person_id == person.id)
+        .order_by(Participant.id.desc())
+    ).unique().all()
+    if not rows:
         raise LookupError("you are not enrolled in a cohort at the moment.")
-    if flow:
-        for member in memberships:
-            if ctx.session.scalars(select(Prompt.id).where(Prompt.participant_id == member.id, Prompt.flow == flow,
-                                                           Prompt.status == "open")).first():
-                return member
-    for member in memberships:
-        if ctx.session.get(Cohort, member.cohort_id).status == "running":
+    for member, prompted, _running in rows:
+        if prompted:
             return member
-    return memberships[0]
+    for member, _prompted, running in rows:
+        if running:
+            return member
+    return rows[0][0]
 
 
 def _newest_prompt(ctx: FlowContext, person: Person) -> Prompt | None:
