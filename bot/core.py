@@ -14,7 +14,7 @@ from bot import commands, enrolment, overview
 from bot.capabilities import Capabilities
 from bot.clock import Clock
 from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler
-from bot.db import Database
+from bot.db import Database, insert_for
 from bot.events import Address, Clicked, Command, InboundEvent, Joined, Profile, Said, Submitted
 from bot.flows import contract, group_meeting, meeting, profile, project, quiet, reflection, survey
 from bot.messages import Choice, Message, Recipient
@@ -230,11 +230,10 @@ def _delivered(ctx: FlowContext, who: Address, delivery_key: str) -> Message | N
 
 def _first_time(ctx: FlowContext, who: Address, event_id: str) -> bool:
     key = f"{who.platform}:{who.workspace}:{event_id}"[:200]
-    if ctx.session.get(ProcessedEvent, key) is not None:
-        return False
-    ctx.session.add(ProcessedEvent(event_key=key, processed_at=ctx.now))
-    ctx.session.flush()
-    return True
+    # One statement: insert the id unless it is there already (a retry), and say which it was.
+    statement = insert_for(ctx.session)(ProcessedEvent).values(event_key=key, processed_at=ctx.now) \
+        .on_conflict_do_nothing(index_elements=["event_key"]).returning(ProcessedEvent.event_key)
+    return ctx.session.execute(statement).first() is not None
 
 
 def _person(ctx: FlowContext, who: Address) -> Person | None:

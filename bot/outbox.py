@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from typing import Iterable
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from bot.db import insert_for
 from bot.messages import Message, Recipient
 from bot.models import Delivery
 
@@ -51,8 +51,7 @@ def record(session: Session, items: Iterable[Outgoing], now: datetime) -> int:
     ]
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_for(session)
     inserted = 0
     # Chunks keep each statement under the backends' bound-parameter limits.
     for start in range(0, len(rows), 1000):
