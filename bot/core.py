@@ -180,17 +180,6 @@ class Pairbot:
                     ctx.session.add(AuditEntry(organisation_id=org.id, actor="install", action="coordinator add",
                                                detail=profile.address.key(), at=ctx.now))
 
-    def reached(self, who: Address, email: str | None = None) -> None:
-        """The platform can reach this person again (they installed or messaged the bot): they
-        are reachable, and an email the platform knows fills a gap in their record."""
-        with self.unit() as ctx:
-            person = _person(ctx, who)
-            if person is None:
-                return
-            person.reachable = True
-            if email and not person.email:
-                person.email = email
-
     def delivered(self, who: Address, delivery_key: str) -> Message | None:
         """A message the outbox sent to `who` (a platform that opens a form on a click asks for it);
         None if there is no such delivery or it went to somebody else."""

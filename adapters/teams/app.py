@@ -148,9 +148,8 @@ class PairbotTeamsBot:
             return
         if raw.get("action") == "remove":
             return
-        person = inbound.who(raw)
-        await asyncio.to_thread(self.core.reached, person)
-        replies, _ = await self._handle(Joined(person, event_id=raw.get("id")))
+        # Handling Joined also marks a person who had removed the app reachable again.
+        replies, _ = await self._handle(Joined(inbound.who(raw), event_id=raw.get("id")))
         for reply in replies:
             await turn_context.send_activity(_activity(reply))
 
