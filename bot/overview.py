@@ -3,6 +3,7 @@ a `me` command): their pair, the next steps, their meetings and their surveys.""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -42,13 +43,15 @@ def for_person(ctx: FlowContext, person: Person | None) -> Overview:
     cohort = ctx.session.get(Cohort, participant.cohort_id)
     zone = ZoneInfo(person.timezone or cohort.timezone)
     programme = Programme.from_dict(cohort.programme)
+    pair = _pair_of(ctx, participant)
+    ran = set(ctx.session.scalars(select(StepRun.step_id).where(StepRun.cohort_id == cohort.id)))
     return Overview(
         f"My programme: {cohort.name}",
         (
-            ("My pair", _pair(ctx, participant)),
-            ("Next steps", _next_steps(ctx, cohort, programme, zone)),
-            ("My meetings", _meetings(ctx, participant, programme, zone)),
-            ("My surveys", _surveys(ctx, participant, programme)),
+            ("My pair", _pair(participant, pair)),
+            ("Next steps", _next_steps(cohort, programme, ran, zone)),
+            ("My meetings", _meetings(ctx, pair, programme, zone)),
+            ("My surveys", _surveys(ctx, participant, programme, ran)),
         ),
     )
 
@@ -60,8 +63,7 @@ def _pair_of(ctx: FlowContext, participant: Participant) -> Pair | None:
     ).first()
 
 
-def _pair(ctx: FlowContext, participant: Participant) -> str:
-    pair = _pair_of(ctx, participant)
+def _pair(participant: Participant, pair: Pair | None) -> str:
     if pair is None:
         return "You have not been paired yet."
     others = [m for m in pair_members(pair) if m.id != participant.id]
@@ -69,17 +71,15 @@ def _pair(ctx: FlowContext, participant: Participant) -> str:
     return f"You are paired with {details}." if others else "Your buddy has left the programme."
 
 
-def _next_steps(ctx: FlowContext, cohort: Cohort, programme: Programme, zone: ZoneInfo) -> str:
-    done = set(ctx.session.scalars(select(StepRun.step_id).where(StepRun.cohort_id == cohort.id)))
-    upcoming = [s for s in programme.steps if s.id not in done][:3]
+def _next_steps(cohort: Cohort, programme: Programme, ran: set[str], zone: ZoneInfo) -> str:
+    upcoming = [s for s in programme.steps if s.id not in ran][:3]
     if not upcoming:
         return "The programme is complete. Thank you for taking part."
     return "\n".join(f"• {s.due_at(cohort.start_date, cohort.timezone).astimezone(zone):%a %d %b}: "
                      f"{INTENT_NAMES.get(s.intent, s.intent)}" for s in upcoming)
 
 
-def _meetings(ctx: FlowContext, participant: Participant, programme: Programme, zone: ZoneInfo) -> str:
-    pair = _pair_of(ctx, participant)
+def _meetings(ctx: FlowContext, pair: Pair | None, programme: Programme, zone: ZoneInfo) -> str:
     if pair is None:
         return "None yet."
     meetings = list(ctx.session.scalars(select(Meeting).where(Meeting.pair_id == pair.id).order_by(Meeting.id)))
@@ -95,14 +95,9 @@ def _meetings(ctx: FlowContext, participant: Participant, programme: Programme, 
     return "\n".join(lines)
 
 
-def _surveys(ctx: FlowContext, participant: Participant, programme: Programme) -> str:
-    answered: dict[str, int] = {}
-    for survey_id in ctx.session.scalars(
-        select(SurveyResponse.survey).where(SurveyResponse.participant_id == participant.id)
-    ):
-        answered[survey_id] = answered.get(survey_id, 0) + 1
-    cohort = ctx.session.get(Cohort, participant.cohort_id)
-    ran = set(ctx.session.scalars(select(StepRun.step_id).where(StepRun.cohort_id == cohort.id)))
+def _surveys(ctx: FlowContext, participant: Participant, programme: Programme, ran: set[str]) -> str:
+    answered = Counter(ctx.session.scalars(
+        select(SurveyResponse.survey).where(SurveyResponse.participant_id == participant.id)))
     lines = []
     for step in programme.steps:
         if step.intent not in SURVEY_INTENTS or step.id not in ran:
