@@ -90,20 +90,46 @@ def build(core: Pairbot, settings: SlackSettings, engine=None) -> SlackAdapter:
     return SlackAdapter(app, sender, session, store)
 
 
+def profile_of(team: str, user: dict, mention: str = "") -> Profile:
+    """A Slack user (users.info / users.lookupByEmail) as the core's Profile."""
+    profile = user.get("profile") or {}
+    return Profile(mention=mention, address=inbound.address(team, user["id"]),
+                   name=user.get("real_name") or profile.get("real_name") or user.get("name", user["id"]),
+                   email=profile.get("email"), timezone=user.get("tz") or "Europe/London")
+
+
+async def look_up_people(client: AsyncWebClient, team: str, text: str,
+                         raw_ids: bool = False) -> tuple[tuple[Profile, ...], tuple[str, ...]]:
+    """The people a text names (mentions, emails, and with `raw_ids` bare user ids as in the
+    config), from Slack's directory; and the names it could not find."""
+    people, unknown = [], []
+    for token in text.split():
+        token = token.strip(",;")
+        users = inbound.mentioned_users(token) or ([token] if raw_ids and inbound.USER_ID.fullmatch(token) else [])
+        emails = [] if users else inbound.mentioned_emails(token)
+        if not users and not emails:
+            continue
+        try:
+            if users:
+                found = (await client.users_info(user=users[0]))["user"]
+            else:
+                found = (await client.users_lookupByEmail(email=emails[0]))["user"]
+        except SlackApiError as failure:
+            log.info("could not look up %s: %s", token, failure.response.get("error"))
+            unknown.append(token)
+            continue
+        if found.get("deleted") or found.get("is_bot"):
+            unknown.append(token)
+        else:
+            people.append(profile_of(team, found, mention=token))
+    return tuple(people), tuple(unknown)
+
+
 async def _installed(core: Pairbot, app_client: AsyncWebClient, installation) -> None:
     """A workspace installed Pairbot through OAuth: it becomes an organisation, the installer its
     first coordinator."""
     client = AsyncWebClient(token=installation.bot_token, base_url=app_client.base_url, session=app_client.session)
-    installer = ()
-    if installation.user_id:
-        try:
-            user = (await client.users_info(user=installation.user_id))["user"]
-            installer = (Profile(mention="", address=inbound.address(installation.team_id, user["id"]),
-                                 name=user.get("real_name") or user.get("name", user["id"]),
-                                 email=(user.get("profile") or {}).get("email"), timezone=user.get("tz") or
-                                 "Europe/London"),)
-        except SlackApiError as failure:
-            log.warning("could not look up the installer %s: %s", installation.user_id, failure.response.get("error"))
+    installer, _ = await look_up_people(client, installation.team_id, installation.user_id or "", raw_ids=True)
     await asyncio.to_thread(core.install, "slack", installation.team_id, installation.team_name or
                             installation.team_id, installer)
 
@@ -114,9 +140,7 @@ async def single_workspace(core: Pairbot, adapter: SlackAdapter, coordinators: l
     client = adapter.app.client
     me = await client.auth_test()
     team = me["team_id"]
-    listeners = Listeners(core, adapter.session)
-    people, unknown = await listeners.look_up(client, Command(inbound.address(team, ""), " ".join(coordinators)),
-                                              raw_ids=True)
+    people, unknown = await look_up_people(client, team, " ".join(coordinators), raw_ids=True)
     for name in unknown:
         log.warning("[organisation] coordinators: %s is not a person in Slack workspace %s", name, team)
     await asyncio.to_thread(core.install, "slack", team, me.get("team") or team, people)
@@ -163,42 +187,12 @@ class Listeners:
         await ack()
         async with self.after_ack:
             command = inbound.command(body)
-            people, unknown = await self.look_up(client, command)
+            people, unknown = await look_up_people(client, command.who.workspace, command.text)
             replies = await self.handle(Command(command.who, command.text, people=people, unknown=unknown))
             # The response URL answers only the person who typed the command (ephemeral).
             webhook = AsyncWebhookClient(url=body["response_url"], session=self.session)
             for reply in replies:
                 await webhook.send(response_type="ephemeral", **render.message_payload(reply))
-
-    async def look_up(self, client: AsyncWebClient, command: Command,
-                      raw_ids: bool = False) -> tuple[tuple[Profile, ...], tuple[str, ...]]:
-        """The people a command names (mentions, emails, and with `raw_ids` bare user ids as in the
-        config), from Slack's directory (users.info, users.lookupByEmail)."""
-        people, unknown = [], []
-        for token in command.text.split():
-            token = token.strip(",;")
-            users = inbound.mentioned_users(token) or ([token] if raw_ids and inbound.USER_ID.fullmatch(token) else [])
-            emails = [] if users else inbound.mentioned_emails(token)
-            if not users and not emails:
-                continue
-            try:
-                if users:
-                    found = (await client.users_info(user=users[0]))["user"]
-                else:
-                    found = (await client.users_lookupByEmail(email=emails[0]))["user"]
-            except SlackApiError as failure:
-                log.info("could not look up %s: %s", token, failure.response.get("error"))
-                unknown.append(token)
-                continue
-            if found.get("deleted") or found.get("is_bot"):
-                unknown.append(token)
-                continue
-            profile = found.get("profile") or {}
-            people.append(Profile(
-                mention=token, address=inbound.address(command.who.workspace, found["id"]),
-                name=found.get("real_name") or profile.get("real_name") or found.get("name", found["id"]),
-                email=profile.get("email"), timezone=found.get("tz") or "Europe/London"))
-        return tuple(people), tuple(unknown)
 
     # --- participants -------------------------------------------------------------------------
     async def on_choice(self, ack, body, action, client) -> None:
