@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Awaitable, Callable, Optional, Protocol
 
 from slack_sdk.oauth.installation_store import Bot, Installation
@@ -37,6 +38,9 @@ class NotInstalled(Exception):
 class TokenSource(Protocol):
     async def token_for(self, team_id: str) -> str: ...
 
+    def forget(self, team_id: str) -> None:
+        """Slack refused the token: look it up afresh next time."""
+
 
 class FixedToken:
     """Single-workspace mode: the bot token from the config."""
@@ -46,6 +50,9 @@ class FixedToken:
 
     async def token_for(self, team_id: str) -> str:
         return self._token
+
+    def forget(self, team_id: str) -> None:
+        pass  # nothing to look up again: the config is the only source
 
 
 class ThreadedInstallationStore(AsyncInstallationStore):
@@ -125,9 +132,25 @@ class InstalledTokens:
         self.rotator = AsyncTokenRotator(client_id=client_id, client_secret=client_secret,
                                          client=AsyncWebClient(base_url=api_url, session=session))
         self._lock = asyncio.Lock()
+        # Workspace -> (bot token, expiry in epoch seconds or None): a fan-out of thousands of
+        # messages reads the installation once, not once per message.
+        self._tokens: dict[str, tuple[str, int | None]] = {}
+
+    def forget(self, team_id: str) -> None:
+        self._tokens.pop(team_id, None)
+
+    def _fresh(self, team_id: str) -> str | None:
+        token, expires_at = self._tokens.get(team_id, ("", None))
+        if token and (expires_at is None or expires_at > time.time() + ROTATE_MINUTES_BEFORE_EXPIRY * 60):
+            return token
+        return None
 
     async def token_for(self, team_id: str) -> str:
+        if token := self._fresh(team_id):
+            return token
         async with self._lock:  # one refresh at a time: a refresh token can be used only once
+            if token := self._fresh(team_id):
+                return token
             installation = await self.store.async_find_installation(enterprise_id=None, team_id=team_id)
             if installation is None or not installation.bot_token:
                 raise NotInstalled(f"Pairbot is not installed in Slack workspace {team_id}")
@@ -137,4 +160,5 @@ class InstalledTokens:
                 await asyncio.to_thread(self.store.store.save, rotated)  # a refresh, not a new install
                 log.info("rotated the bot token of Slack workspace %s", team_id)
                 installation = rotated
+            self._tokens[team_id] = (installation.bot_token, installation.bot_token_expires_at)
             return installation.bot_token

@@ -65,6 +65,8 @@ class SlackSender:
             except SlackApiError as failure:
                 self._forget(members)  # a stale conversation id is opened afresh next time
                 error = _error(failure)
+                if error in WORKSPACE_GONE:
+                    self.tokens.forget(team)  # a revoked or rotated-away token is read afresh
                 self._raise_if_busy(failure, error)
                 if error not in GONE:
                     raise
