@@ -3,14 +3,12 @@ the real slack_sdk client talking to FakeSlack, and signed requests in, as Slack
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
@@ -23,12 +21,12 @@ from bot.events import Address
 from bot.models import Cohort, Participant, Person
 from bot.programme import default_programme
 from fake_slack import FakeSlack
+from harness import START
+from loopback_bot import LoopbackBot
 from sqlalchemy import select
 
 SECRET = "test-signing-secret"
 TEAM = "T1"
-START = datetime(2027, 1, 4).date()
-TZ = ZoneInfo("Europe/London")
 PEOPLE = {
     # user id: (name, email)
     "U0RITA": ("Rita Coordinator", "rita@trust.example"),
@@ -50,7 +48,10 @@ def sign(body: str, secret: str = SECRET, timestamp: int | None = None) -> dict[
 
 
 @dataclass
-class SlackBot:
+class SlackBot(LoopbackBot):
+    PLATFORM = "slack"
+    SETTLE_TAIL = 0.05  # replies posted after the acknowledgement
+
     fake: FakeSlack
     running: runtime.Running
     http: aiohttp.ClientSession
@@ -59,14 +60,6 @@ class SlackBot:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.running.port}"
-
-    @property
-    def core(self):
-        return self.running.core
-
-    @property
-    def db(self):
-        return self.running.core.db
 
     # --- requests as Slack sends them ------------------------------------------------------------
     async def post(self, body: str, content_type: str, headers: dict | None = None,
@@ -165,27 +158,6 @@ class SlackBot:
         stored = self.fake.messages.get(channel, {})
         return [{"channel": channel, "ts": ts, **message} for ts, message in sorted(stored.items())]
 
-    async def until(self, check, seconds: float = 5.0) -> None:
-        """Wait for something that happens after Slack has had its acknowledgement."""
-        deadline = time.monotonic() + seconds
-        while not check():
-            if time.monotonic() > deadline:
-                raise AssertionError("timed out waiting")
-            await asyncio.sleep(0.02)
-
-    async def settle(self, seconds: float = 5.0) -> None:
-        """Wait until the outbox is empty (the delivery worker runs in the background)."""
-        from bot import outbox
-
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            with self.db.session() as session:
-                if outbox.pending_count(session, "slack") == 0:
-                    await asyncio.sleep(0.05)  # replies posted after the answer
-                    return
-            await asyncio.sleep(0.02)
-        raise AssertionError("the outbox did not empty in time")
-
     # --- programme -------------------------------------------------------------------------------
     def make_cohort(self) -> int:
         now = self.clock.now()
@@ -202,13 +174,6 @@ class SlackBot:
                 Person.user_id == user, Participant.cohort_id == cohort_id)).one() for user in users]
             enrolment.make_pair(session, session.get(Cohort, cohort_id), members, now)
             session.get(Cohort, cohort_id).status = "running"
-
-    def run_step(self, cohort_id: int, step_id: str) -> int | None:
-        due = default_programme().step(step_id).due_at(START, TZ)
-        if self.clock.now() < due:
-            self.clock.set(due)
-        return self.core.run_step(cohort_id, step_id)
-
 
 async def start_bot(tmp_path, *, pacing: float = 0.0, users=PEOPLE, **slack_settings) -> SlackBot:
     fake = FakeSlack(team_id=TEAM)

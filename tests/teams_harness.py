@@ -3,9 +3,7 @@ activities posted in as Teams posts them, everything the bot sends going to a fa
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -20,7 +18,9 @@ from bot.events import Address
 from bot.models import Cohort, Participant, Person
 from bot.programme import default_programme
 from fake_connector import FakeConnector
-from slack_harness import START, TZ, free_port
+from loopback_bot import LoopbackBot
+from harness import START
+from slack_harness import free_port
 
 TENANT = "tenant-1"
 BOT = "28:pairbot"
@@ -41,7 +41,9 @@ def personal(user: str) -> str:
 
 
 @dataclass
-class TeamsBot:
+class TeamsBot(LoopbackBot):
+    PLATFORM = "teams"
+
     connector: FakeConnector
     running: runtime.Running
     http: aiohttp.ClientSession
@@ -51,14 +53,6 @@ class TeamsBot:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.running.port}/api/messages"
-
-    @property
-    def core(self):
-        return self.running.core
-
-    @property
-    def db(self):
-        return self.running.core.db
 
     # --- activities as Teams sends them ----------------------------------------------------------
     def _activity(self, kind: str, user: str, conversation: dict, **extra) -> dict:
@@ -117,24 +111,6 @@ class TeamsBot:
         assert cards, f"no card was sent to {user}"
         return cards[-1]
 
-    async def until(self, check, seconds: float = 5.0) -> None:
-        deadline = time.monotonic() + seconds
-        while not check():
-            if time.monotonic() > deadline:
-                raise AssertionError("timed out waiting")
-            await asyncio.sleep(0.02)
-
-    async def settle(self, seconds: float = 8.0) -> None:
-        from bot import outbox
-
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            with self.db.session() as session:
-                if outbox.pending_count(session, "teams") == 0:
-                    return
-            await asyncio.sleep(0.02)
-        raise AssertionError("the outbox did not empty in time")
-
     # --- programme -------------------------------------------------------------------------------
     def enrol_pair(self) -> int:
         now = self.clock.now()
@@ -152,12 +128,6 @@ class TeamsBot:
             enrolment.make_pair(session, cohort, members, now)
             cohort.status = "running"
             return cohort.id
-
-    def run_step(self, cohort_id: int, step_id: str) -> int | None:
-        due = default_programme().step(step_id).due_at(START, TZ)
-        if self.clock.now() < due:
-            self.clock.set(due)
-        return self.core.run_step(cohort_id, step_id)
 
     def person(self, user: str) -> Person:
         with self.db.session() as session:

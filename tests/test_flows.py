@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 from bot.capabilities import FORMS, GROUP_CONVERSATION
 from bot.events import Address, Clicked, Said
 from bot.models import Contract, Meeting, Pair, Person, Prompt, Reflection, Rsvp, SurveyResponse
-from bot.surveys import get_survey
 from harness import make_harness
 
 

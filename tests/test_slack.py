@@ -11,21 +11,11 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.models import AuditEntry, Delivery, Meeting, Participant, Person, ProcessedEvent, Reflection, SurveyResponse
+from loopback_bot import scenario_runner
 from slack_harness import sign, start_bot, stop_bot
 
 
-def run(scenario):
-    """Run one async scenario against a fresh bot and fake Slack."""
-    def wrapper(tmp_path, **kw):
-        async def main():
-            bot = await start_bot(tmp_path)
-            try:
-                await scenario(bot)
-            finally:
-                await stop_bot(bot)
-        asyncio.run(main())
-    wrapper.__name__ = scenario.__name__
-    return wrapper
+run = scenario_runner(start_bot, stop_bot)
 
 
 async def enrol_pair(bot) -> int:

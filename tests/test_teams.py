@@ -10,19 +10,11 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from bot.models import Delivery, Meeting, Person, Reflection, SurveyResponse
+from loopback_bot import scenario_runner
 from teams_harness import personal, start_bot, stop_bot
 
 
-def scenario(test):
-    def run(tmp_path):
-        async def main():
-            bot = await start_bot(tmp_path)
-            try:
-                await test(bot)
-            finally:
-                await stop_bot(bot)
-        asyncio.run(main())
-    return run
+scenario = scenario_runner(start_bot, stop_bot)
 
 
 def submit_data(card: dict, title: str) -> dict:
