@@ -57,8 +57,7 @@ def _slack_events(slack: AsyncApp):
 
 def _teams_messages(teams):
     async def messages(request: web.Request) -> web.Response:
-        # CloudAdapter checks the Bot Framework token (when an app id is set) and raises 401 itself.
-        response = await teams.adapter.process(request, teams.bot)
+        response = await teams.process(request)
         return response if response is not None else web.Response(status=201)
 
     return messages

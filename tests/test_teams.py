@@ -49,8 +49,11 @@ def test_one_pair_walks_through_intro_slots_meeting_check_reflection_and_survey_
         update = [s for s in bot.connector.to(personal("29:ben")) if s.method == "PUT"][-1]
         assert update.activity_id == offer_id
         answered = update.activity["attachments"][0]["content"]
-        assert "actions" not in answered and f"You chose: {first['title']}" in answered["body"][-1]["text"]
-        assert bot.last_card("29:ben")[1]["body"][0]["text"].startswith(f"Booked: {first['title']}")
+        # The plain acknowledgement is in the redrawn card, not a message of its own.
+        texts = [b["text"] for b in answered["body"]]
+        assert "actions" not in answered and f"You chose: {first['title']}" in texts[-2]
+        assert texts[-1].startswith(f"Booked: {first['title']}")
+        assert bot.last_card("29:ben")[0] == offer_id
         await bot.settle()
         assert "booked your buddy meeting" in bot.last_card("29:asha")[1]["body"][0]["text"]
 
@@ -142,6 +145,23 @@ def test_a_403_marks_the_person_unreachable_and_tells_the_coordinator(tmp_path):
         assert bot.person("29:ben").reachable is True
 
     blocked(tmp_path)
+
+
+def test_when_the_card_cannot_be_redrawn_the_acknowledgement_is_sent_as_a_message(tmp_path):
+    @scenario
+    async def stale(bot):
+        cohort = bot.enrol_pair()
+        for user in ("29:asha", "29:ben"):
+            await bot.install(user)
+        bot.run_step(cohort, "launch-workshop")
+        await bot.settle()
+        card_id, card = bot.last_card("29:asha")
+        bot.connector.fail(403, when=lambda r: r.method == "PUT")
+        assert await bot.submit("29:asha", card_id, submit_data(card, "Yes, I'll be there")) == 201
+        reply_id, reply = bot.last_card("29:asha")
+        assert reply_id != card_id and "you're down as coming" in reply["body"][0]["text"]
+
+    stale(tmp_path)
 
 
 def test_a_retry_storm_loses_nothing_and_duplicates_nothing(tmp_path):

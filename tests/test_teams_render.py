@@ -40,7 +40,7 @@ def test_every_card_of_a_whole_programme_is_valid_adaptive_card_1_5(tmp_path, ca
     for n, (_recipient, message) in enumerate(h.sender.sent):
         card = render.message_card(message, f"step:1:x:participant:{n}")
         assert_valid(card_validator, card)
-        assert_valid(card_validator, render.answered_card(message, "You chose: Yes"))
+        assert_valid(card_validator, render.answered_card(message, "You chose: Yes", [message.text]))
     assert any(m.form for _r, m in h.sender.sent)
 
 
@@ -96,6 +96,21 @@ def test_typed_commands_and_chat_text_are_told_apart():
     assert type(inbound.event({**base, "text": "<at>Pairbot</at> help"})).__name__ == "Said"
     assert type(inbound.event({**base, "text": "availability Mon 12:00-13:00"})).__name__ == "Said"
     assert inbound.event({**base, "text": "  "}) is None
+
+
+def test_the_stored_reference_is_botbuilders_conversation_reference():
+    from botbuilder.schema import Activity, ConversationReference
+    from botbuilder.core import TurnContext
+
+    posted = {"type": "message", "id": "m1", "channelId": "msteams", "serviceUrl": "https://smba.example/uk/",
+              "from": {"id": "29:asha", "name": "Asha", "aadObjectId": "a-1"},
+              "recipient": {"id": "28:bot", "name": "Pairbot"}, "locale": "en-GB",
+              "conversation": {"id": "a:1", "tenantId": "t", "conversationType": "personal"}}
+    ours = ConversationReference().deserialize(inbound.reference(posted))
+    theirs = TurnContext.get_conversation_reference(Activity().deserialize(posted))
+    theirs.activity_id = None
+    assert ours.serialize() == theirs.serialize()
+    assert ours.service_url == "https://smba.example/uk/" and ours.conversation.id == "a:1"
 
 
 def test_the_schema_check_is_not_vacuous(card_validator):

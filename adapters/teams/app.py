@@ -7,9 +7,11 @@ import asyncio
 import logging
 import time
 import urllib.parse
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ActivityTypes, ConversationReference
@@ -31,6 +33,9 @@ SOMETHING_WENT_WRONG = Message("Sorry, something went wrong on my side and nothi
 BUSY = {412, 429, 500, 502, 503, 504}
 # The person removed or blocked the app, or the conversation no longer exists.
 GONE = {403, 404}
+# The activity as Teams posted it: read once, because re-serialising botbuilder's Activity
+# costs more than the rest of a turn's own work.
+_POSTED: ContextVar[dict[str, Any] | None] = ContextVar("teams_posted_activity", default=None)
 
 
 class _BotConfig:
@@ -48,6 +53,19 @@ class TeamsAdapter:
     adapter: CloudAdapter
     bot: "PairbotTeamsBot"
     sender: "TeamsSender"
+
+    async def process(self, request: web.Request) -> web.Response | None:
+        """One POST to /api/messages. CloudAdapter checks the Bot Framework token (when an app id
+        is set) and raises 401 itself; it reads the body again from aiohttp's cache."""
+        try:
+            posted = await request.json()
+        except ValueError:
+            posted = None  # CloudAdapter answers a body that is not JSON
+        token = _POSTED.set(posted if isinstance(posted, dict) else None)
+        try:
+            return await self.adapter.process(request, self.bot)
+        finally:
+            _POSTED.reset(token)
 
 
 def build(core: Pairbot, settings: TeamsSettings) -> TeamsAdapter:
@@ -98,7 +116,9 @@ class PairbotTeamsBot:
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
-        raw = activity.serialize()
+        raw = _POSTED.get()
+        if raw is None or raw.get("id") != activity.id:
+            raw = activity.serialize()
         await self._remember(turn_context, raw)
         if activity.type == ActivityTypes.message:
             await self._on_message(turn_context, raw)
@@ -107,8 +127,7 @@ class PairbotTeamsBot:
 
     async def _remember(self, turn_context: TurnContext, raw: dict[str, Any]) -> None:
         conversation = raw.get("conversation") or {}
-        reference = TurnContext.get_conversation_reference(turn_context.activity).serialize()
-        reference.pop("activityId", None)  # new on every message; not needed to reach the conversation
+        reference = inbound.reference(raw)
         now = self.core.clock.now()
         tenant = inbound.tenant_of(raw)
         if conversation.get("conversationType") in (None, "personal"):
@@ -162,21 +181,29 @@ class PairbotTeamsBot:
         # reachable again).
         replies, original = await self._handle(event, str((value or {}).get("key") or ""))
         refused = any(r.intent in ("error", "reask") for r in replies)
-        sends = [turn_context.send_activities([_activity(reply) for reply in replies])] if replies else []
         if value and not refused and raw.get("replyToId"):
-            sends.append(self._replace_answered(turn_context, original, value, raw["replyToId"]))
-        await asyncio.gather(*sends)  # the reply and the card update go out together
+            # Plain acknowledgements go into the redrawn card instead of a message of their own: the
+            # chat stays short and the turn makes one call to Teams. Anything to answer is sent anew.
+            notes = [r for r in replies if _is_plain(r)]
+            replies = [r for r in replies if not _is_plain(r)]
+            updated = await self._replace_answered(turn_context, original, value, raw["replyToId"], notes)
+            if not updated:
+                replies = notes + replies  # the card could not be redrawn: say it the usual way
+        if replies:
+            await turn_context.send_activities([_activity(reply) for reply in replies])
 
     async def _replace_answered(self, turn_context: TurnContext, original: Message | None, value: dict,
-                                card_id: str) -> None:
-        """Replace the card that was answered, so it cannot be answered twice."""
-        card = render.answered_card(original, inbound.chosen(value))
+                                card_id: str, notes: list[Message]) -> bool:
+        """Replace the card that was answered, so it cannot be answered twice; False if Teams refused."""
+        card = render.answered_card(original, inbound.chosen(value), [n.text for n in notes])
         update = MessageFactory.attachment(CardFactory.adaptive_card(card))
         update.id = card_id
         try:
             await turn_context.update_activity(update)
         except Exception as problem:  # the answer is saved; a stale card is only cosmetic
             log.warning("could not update the answered card: %s", problem)
+            return False
+        return True
 
     async def _handle(self, event, answered_key: str = "") -> tuple[list[Message], Message | None]:
         try:
@@ -184,6 +211,10 @@ class PairbotTeamsBot:
         except Exception:
             log.exception("the core failed on %s from %s", type(event).__name__, event.who.key())
             return [SOMETHING_WENT_WRONG], None
+
+
+def _is_plain(message: Message) -> bool:
+    return not (message.choices or message.form or message.links)
 
 
 def _bot_removed(raw: dict[str, Any]) -> bool:

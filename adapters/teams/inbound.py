@@ -23,6 +23,15 @@ def who(activity: Mapping[str, Any]) -> Address:
     return Address(PLATFORM, tenant_of(activity), str((activity.get("from") or {}).get("id", "")))
 
 
+def reference(activity: Mapping[str, Any]) -> dict[str, Any]:
+    """How to reach the activity's conversation again, in the JSON form of botbuilder's
+    ConversationReference (the activity id is left out: it changes with every message)."""
+    fields = {"user": activity.get("from"), "bot": activity.get("recipient"),
+              "conversation": activity.get("conversation"), "channelId": activity.get("channelId"),
+              "locale": activity.get("locale"), "serviceUrl": activity.get("serviceUrl")}
+    return {name: value for name, value in fields.items() if value is not None}
+
+
 def plain_text(text: str) -> str:
     """What was typed, without the bot's @mention (group chats) or stray markup."""
     return MENTION.sub("", text or "").replace("&nbsp;", " ").strip()

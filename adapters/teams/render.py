@@ -89,10 +89,12 @@ def _input(field: Field) -> dict[str, Any]:
             "errorMessage": "Write a few words, or leave it for later.", **common}
 
 
-def answered_card(message: Message | None, note: str) -> dict[str, Any]:
-    """The card after an answer: the question as it was, no buttons or inputs, and what was chosen."""
+def answered_card(message: Message | None, note: str, replies: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
+    """The card after an answer: the question as it was, no buttons or inputs, what was chosen, and
+    the bot's plain answer to it."""
     body = [_text(message.text)] if message is not None else []
     body.append(_text(f"✓ {note}", isSubtle=True, weight="Bolder"))
+    body.extend(_text(reply) for reply in replies)
     return _card(body)
 
 
