@@ -153,36 +153,78 @@ def programme_show(file: str | None, start: date | None, tz_name: str) -> None:
     click.echo(render_timeline(loaded, start, tz))
 
 
-@main.command()
-@click.argument("cohort", required=False)
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_HELP)
-@click.option("--database", help="A database URL, e.g. sqlite:///pairbot-demo.sqlite")
-def status(cohort: str | None, config_path: str | None, database: str | None) -> None:
-    """The cohort at a glance (the newest cohort unless COHORT names one)."""
-    from bot import commands, migrate
-    from bot.capabilities import Capabilities
+def _core_on(config_path: str | None, database: str | None):
+    """The core on the configured database, for console commands (no platform, no timeline: what a
+    command changes is picked up by the running server's timeline when it next syncs)."""
+    from bot import migrate
     from bot.clock import SystemClock
-    from bot.context import CoreOptions, FlowContext
+    from bot.core import Pairbot
     from bot.db import Database
-    from bot.events import Address, Command
-    from bot.models import Organisation, Person
-    from sqlalchemy import select
 
     url = database or _load_settings(config_path).database.url
     store = Database(url)
     if not migrate.is_up_to_date(store.engine):
         raise click.ClickException(f"the database at {store.engine.url.render_as_string(hide_password=True)} "
                                    f"has no Pairbot schema or an old one: run 'pairbot db upgrade' first")
-    with store.session() as session:
-        ctx = FlowContext(session, SystemClock().now(), Capabilities(), CoreOptions())
-        # The operator at the console has the database itself, so reads as any organisation's coordinator.
-        orgs = session.scalars(select(Organisation)).all()
-        if not orgs:
-            raise click.ClickException("there are no organisations or cohorts in this database yet")
-        operator = Person(organisation_id=orgs[0].id, name="console operator")
-        request = Command(Address("console", "", "operator"), f"status {cohort or ''}")
-        click.echo(commands.REGISTRY["status"].run(ctx, operator, cohort.split() if cohort else [], request).text)
-        session.expunge_all()
+    return Pairbot(store, SystemClock())
+
+
+def _operate(core, text: str, files: tuple[str, ...], organisation: str | None) -> None:
+    import getpass
+    import shlex
+
+    from bot.events import Upload
+
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        words = []  # the core names the unclosed quotation mark
+    # A programme file named in the command is attached, as a chat user would attach it.
+    named = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "--programme"]
+    uploads = []
+    for path in (*files, *named):
+        try:
+            uploads.append(Upload(path, Path(path).read_text(encoding="utf-8-sig")))
+        except (OSError, UnicodeDecodeError) as problem:
+            raise click.ClickException(f"cannot read {path}: {problem}") from None
+    try:
+        reply = core.operate(text, tuple(uploads), organisation, getpass.getuser())
+    except LookupError as problem:
+        raise click.ClickException(str(problem)) from None
+    click.echo(reply.text)
+    if reply.document is not None:
+        target = Path(reply.document.name)
+        target.write_text(reply.document.content, encoding="utf-8")
+        click.echo(f"Wrote {target}")
+    if reply.intent in ("error", "refused"):
+        raise SystemExit(1)
+
+
+@main.command()
+@click.argument("words", nargs=-1, required=True)
+@click.option("--file", "files", multiple=True, type=click.Path(dir_okay=False),
+              help="Attach a file (a CSV for 'import'); repeatable.")
+@click.option("--organisation", help="The organisation (name or workspace id) when there is more than one.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_HELP)
+@click.option("--database", help="A database URL, overriding the config.")
+def command(words: tuple[str, ...], files: tuple[str, ...], organisation: str | None, config_path: str | None,
+            database: str | None) -> None:
+    """Run a coordinator command as in chat, e.g. pairbot command pair confirm. Quote names with
+    spaces: pairbot command 'cohort create "Spring 2027" --start 2027-03-01'."""
+    _operate(_core_on(config_path, database), " ".join(words), files, organisation)
+
+
+@main.command()
+@click.argument("cohort", required=False)
+@click.option("--organisation", help="The organisation (name or workspace id) when there is more than one.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_HELP)
+@click.option("--database", help="A database URL, e.g. sqlite:///pairbot-demo.sqlite")
+def status(cohort: str | None, organisation: str | None, config_path: str | None, database: str | None) -> None:
+    """The cohort at a glance (the newest cohort unless COHORT names one)."""
+    import shlex
+
+    _operate(_core_on(config_path, database), "status" + (f" {shlex.quote(cohort)}" if cohort else ""), (),
+             organisation)
 
 
 if __name__ == "__main__":  # pragma: no cover

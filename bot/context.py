@@ -39,6 +39,9 @@ class Wakeup:
 class WakeupScheduler(Protocol):
     def schedule(self, wakeup: Wakeup) -> None: ...
 
+    def cohort_changed(self, cohort_id: int) -> None:
+        """Re-arm (or pause, or disarm) a cohort's steps to match its stored status and dates."""
+
 
 def address_of(person: Person) -> Address:
     return Address(person.platform, person.workspace, person.user_id)
@@ -57,6 +60,8 @@ class FlowContext:
     options: CoreOptions
     outgoing: list[outbox.Outgoing] = field(default_factory=list)
     wakeups: list[Wakeup] = field(default_factory=list)
+    # Cohorts whose timeline must be re-armed after the commit (started, paused, resumed, shifted).
+    cohorts_changed: set[int] = field(default_factory=set)
 
     # --- sending -----------------------------------------------------------------------------
     def send_to(self, participant: Participant, message: Message, key: str, cohort_id: int | None = None,

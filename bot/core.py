@@ -15,10 +15,10 @@ from bot.capabilities import Capabilities
 from bot.clock import Clock
 from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler
 from bot.db import Database, insert_for
-from bot.events import Address, Clicked, Command, InboundEvent, Joined, Profile, Said, Submitted
-from bot.flows import contract, group_meeting, meeting, profile, project, quiet, reflection, survey
+from bot.events import Address, Clicked, Command, InboundEvent, Joined, Profile, Said, Submitted, Upload
+from bot.flows import absence, contract, group_meeting, meeting, profile, project, quiet, reflection, survey
 from bot.messages import Choice, Message, Recipient
-from bot.models import AuditEntry, Cohort, Delivery, Participant, Person, ProcessedEvent, Prompt, StepRun
+from bot.models import AuditEntry, Cohort, Delivery, Organisation, Participant, Person, ProcessedEvent, Prompt, StepRun
 from bot.overview import Overview
 from bot.programme import Programme
 from bot.steps import fan_out
@@ -61,6 +61,8 @@ class Pairbot:
         if self.wakeups is not None:
             for wakeup in ctx.wakeups:
                 self.wakeups.schedule(wakeup)
+            for cohort_id in sorted(ctx.cohorts_changed):
+                self.wakeups.cohort_changed(cohort_id)
 
     # --- inbound ---------------------------------------------------------------------------------
     def handle(self, event: InboundEvent) -> list[Message]:
@@ -166,7 +168,7 @@ class Pairbot:
             cohort = ctx.session.get(Cohort, cohort_id)
             if cohort is None or cohort.status != "running":
                 return 0
-            return quiet.sweep(ctx, cohort)
+            return absence.resume_returning(ctx, cohort) + quiet.sweep(ctx, cohort)
 
     def install(self, platform: str, workspace: str, name: str, coordinators: tuple[Profile, ...] = ()) -> None:
         """A workspace or tenant has Pairbot: its organisation exists, and the people given (the
@@ -179,6 +181,28 @@ class Pairbot:
                 if enrolment.grant(ctx.session, org, who, "coordinator", ctx.now):
                     ctx.session.add(AuditEntry(organisation_id=org.id, actor="install", action="coordinator add",
                                                detail=profile.address.key(), at=ctx.now))
+
+    def operate(self, text: str, uploads: tuple[Upload, ...] = (), organisation: str | None = None,
+                operator: str = "operator") -> Message:
+        """A coordinator command typed at the console. Whoever runs the console has the database
+        itself, so acts for the organisation (named, or the only one) without a role check; the
+        audit log names them as "<operator> at the console"."""
+        with self.unit() as ctx:
+            orgs = list(ctx.session.scalars(select(Organisation).order_by(Organisation.id)))
+            chosen = [o for o in orgs if organisation is None or o.name.lower() == organisation.lower()
+                      or o.workspace == organisation]
+            known = ", ".join(f"{o.name} ({o.platform} {o.workspace})" for o in orgs)
+            if not orgs:
+                raise LookupError("there are no organisations yet: install Pairbot in Slack or Teams first")
+            if len(chosen) > 1:
+                raise LookupError(f"name the organisation with --organisation (organisations: {known})")
+            if not chosen:
+                raise LookupError(f"there is no organisation {organisation!r} (organisations: {known})")
+            address = Address("console", chosen[0].workspace, operator)
+            who = enrolment.person(ctx.session, chosen[0], address, f"{operator} at the console", ctx.now)
+            # The console has no directory: people are named by the email of someone already known.
+            event = Command(address, text, uploads=uploads)
+            return commands.run(ctx, event, who, trusted=True)
 
     def delivered(self, who: Address, delivery_key: str) -> Message | None:
         """A message the outbox sent to `who` (a platform that opens a form on a click asks for it);

@@ -29,6 +29,9 @@ class Enrolee:
     email: str | None = None
     timezone: str = "Europe/London"
     availability: list = field(default_factory=list)
+    goals: list = field(default_factory=list)
+    line_manager: str = ""
+    requests: list = field(default_factory=list)
 
 
 def organisation(session: Session, platform: str, workspace: str, name: str, now: datetime) -> Organisation:
@@ -82,6 +85,8 @@ def enrol(session: Session, cohort: Cohort, org: Organisation, enrolee: Enrolee,
     participant = Participant(cohort_id=cohort.id, person_id=who.id, role=enrolee.role,
                               profession=enrolee.profession, site=enrolee.site, department=enrolee.department,
                               grade=enrolee.grade, rota=enrolee.rota, availability=list(enrolee.availability),
+                              goals=list(enrolee.goals), line_manager=enrolee.line_manager,
+                              requests=list(enrolee.requests),
                               status="active", created_at=now)
     session.add(participant)
     session.flush()

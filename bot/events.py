@@ -70,6 +70,15 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A file that came with a command (a Slack upload, a Teams attachment, a path at the console),
+    already fetched and decoded by the adapter."""
+
+    name: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Command:
     """A coordinator command (`/pairbot ...` in Slack, a typed command in Teams or the console).
     `people` are the people it names, looked up by the adapter; `unknown` the names it could not find."""
@@ -79,6 +88,7 @@ class Command:
     event_id: str | None = None
     people: tuple[Profile, ...] = ()
     unknown: tuple[str, ...] = ()
+    uploads: tuple[Upload, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -47,12 +47,22 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Document:
+    """A file for the reader to keep (a CSV export): adapters upload it beside the text."""
+
+    name: str
+    media_type: str
+    content: str
+
+
+@dataclass(frozen=True)
 class Message:
     text: str
     choices: tuple[Choice, ...] = ()
     form: Form | None = None
     links: tuple[Link, ...] = ()
     intent: str = ""
+    document: Document | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,6 +85,7 @@ class Message:
             else None,
             links=tuple(Link(**link) for link in data.get("links", ())),
             intent=data.get("intent", ""),
+            document=Document(**data["document"]) if data.get("document") else None,
         )
 
 

@@ -124,6 +124,8 @@ class Cohort(Base):
     # A snapshot, so editing the programme file never changes a cohort that is already running.
     programme: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(20), default="draft")  # draft|running|paused|finished
+    # Matching choices (department_mode, seed) and the coordinator's exclusions ([[person, person], ...]).
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
 
 
@@ -145,6 +147,12 @@ class Participant(Base):
     # Weekly windows in the person's own time zone: [{"day": 0, "start": "12:00", "end": "14:00"}, ...]
     availability: Mapped[list[Any]] = mapped_column(default=list)
     status: Mapped[str] = mapped_column(String(20), default="active")  # active|paused|removed
+    paused_until: Mapped[Optional[date]] = mapped_column(Date)  # a paused person's return date
+    # What matching weighs: learning goal tags, the line manager's email (never their buddy), and
+    # the emails of people they asked to be paired with.
+    goals: Mapped[list[Any]] = mapped_column(default=list)
+    line_manager: Mapped[str] = mapped_column(String(320), default="")
+    requests: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime]
 
     person: Mapped[Person] = relationship(lazy="joined")
@@ -157,7 +165,8 @@ class Pair(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="active")  # active | broken
+    status: Mapped[str] = mapped_column(String(20), default="active")  # proposed | active | broken
+    rationale: Mapped[str] = mapped_column(Text, default="")  # why matching chose them, in one line
     introduced_at: Mapped[Optional[datetime]]
     # Last buddy meeting or shadowing held; the quiet-pair rules count from here (or the intro).
     last_met_at: Mapped[Optional[datetime]]
@@ -331,6 +340,19 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(100))
     detail: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime]
+
+
+class PendingImport(Base):
+    """A previewed CSV import: its valid rows wait here until the coordinator confirms."""
+
+    __tablename__ = "pending_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id"), index=True)
+    requested_by: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    rows: Mapped[list[Any]]
+    status: Mapped[str] = mapped_column(String(20), default="previewed")  # previewed|confirmed|replaced
+    created_at: Mapped[datetime]
 
 
 class Conversation(Base):

@@ -122,6 +122,19 @@ class Timeline:
         for job_id in self.cohort_job_ids(cohort_id):
             self.scheduler.pause_job(job_id, jobstore=JOBSTORE)
 
+    def cohort_changed(self, cohort_id: int) -> None:
+        """A coordinator started, paused, resumed or shifted a cohort: its jobs follow its status."""
+        with self.core.db.session() as session:
+            cohort = session.get(Cohort, cohort_id)
+            status = cohort.status if cohort is not None else None
+        if status in ("running", "paused"):
+            self.schedule_cohort(cohort_id)  # recomputes run times from the (maybe shifted) start date
+            if status == "paused":
+                self.pause_cohort(cohort_id)
+        else:
+            for job_id in self.cohort_job_ids(cohort_id):
+                self._remove(job_id)
+
     def resume_cohort(self, cohort_id: int) -> None:
         # Re-arming recomputes run times, so steps that fell due during the pause run once now.
         self.schedule_cohort(cohort_id)

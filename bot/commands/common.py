@@ -1,0 +1,205 @@
+"""What every coordinator command shares: the caller's roles, finding the cohort, the person or
+the pair a command names, options, and the audit log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Callable
+
+from sqlalchemy import func, select
+
+from bot.context import FlowContext, address_of
+from bot.events import Command, Profile
+from bot.messages import Message
+from bot.models import AuditEntry, Cohort, Pair, PairMember, Participant, Person, RoleGrant
+
+OPEN_STATUSES = ("draft", "running", "paused")
+STAFF_ROLES = ("coordinator", "facilitator")
+
+
+class Refusal(Exception):
+    """A command that cannot be done as asked; the text says why and what to do instead.
+    Raised before anything is written (and the command's savepoint is rolled back regardless)."""
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str  # one or two words: "status", "pair swap"
+    roles: tuple[str, ...]  # who may run it; empty: anyone
+    summary: str
+    example: str
+    run: Callable[["Call"], Message]
+
+
+@dataclass
+class Call:
+    """One command being run: the unit of work, the caller, the words after the command's name."""
+
+    ctx: FlowContext
+    caller: Person | None
+    args: list[str]
+    event: Command
+
+    @property
+    def session(self):
+        return self.ctx.session
+
+    @property
+    def organisation_id(self) -> int:
+        return self.caller.organisation_id
+
+    def audit(self, action: str, detail: str) -> None:
+        self.session.add(AuditEntry(organisation_id=self.organisation_id, actor=actor_name(self.caller),
+                                    action=action, detail=detail, at=self.ctx.now))
+
+
+def actor_name(person: Person | None) -> str:
+    if person is None:
+        return "unknown"
+    return f"{person.name} ({person.platform}:{person.user_id})" if person.user_id else person.name
+
+
+def roles(ctx: FlowContext, person: Person | None) -> set[str]:
+    if person is None:
+        return set()
+    return set(ctx.session.scalars(select(RoleGrant.role).where(RoleGrant.person_id == person.id,
+                                                                RoleGrant.organisation_id == person.organisation_id)))
+
+
+def options(args: list[str], allowed: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
+    """Split `--name value` options from the other words; an unknown or empty option is refused."""
+    words, found = [], {}
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if word.startswith("--"):
+            name, sep, value = word[2:].partition("=")
+            if name not in allowed:
+                known = ", ".join(f"--{a}" for a in allowed) or "none"
+                raise Refusal(f"'{word}' is not an option here (options: {known}).")
+            if not sep:
+                if i + 1 >= len(args) or args[i + 1].startswith("--"):
+                    raise Refusal(f"'--{name}' needs a value.")
+                i += 1
+                value = args[i]
+            found[name] = value
+        else:
+            words.append(word)
+        i += 1
+    return words, found
+
+
+def parse_date(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Refusal(f"'{text}' is not a {what}: write it as YYYY-MM-DD, e.g. 2027-01-04.") from None
+
+
+# --- cohorts -----------------------------------------------------------------------------------------
+def find_cohort(call: Call, name: str | None, open_only: bool = True) -> Cohort:
+    """The cohort named, or the newest open one of the caller's organisation."""
+    query = select(Cohort).where(Cohort.organisation_id == call.organisation_id)
+    if name:
+        found = call.session.scalars(query.where(func.lower(Cohort.name) == name.lower())).first()
+        if found is None:
+            names = ", ".join(call.session.scalars(query.with_only_columns(Cohort.name).order_by(Cohort.id)))
+            raise Refusal(f"There is no cohort called '{name}'." + (f" Cohorts: {names}." if names else ""))
+        return found
+    if open_only:
+        query = query.where(Cohort.status.in_(OPEN_STATUSES))
+    found = call.session.scalars(query.order_by(Cohort.id.desc())).first()
+    if found is None:
+        raise Refusal("There is no open cohort yet: create one with 'cohort create NAME --start YYYY-MM-DD'.")
+    return found
+
+
+# --- people ------------------------------------------------------------------------------------------
+def named_profile(call: Call, token: str) -> Profile | None:
+    """The directory's answer for a mention or email (emails match whatever their case); failing
+    that, someone this organisation already knows by that email (all the console and Teams have)."""
+    folded = token.strip("<>").lower() if "@" in token.strip("<>@") else None
+    found = next((p for p in call.event.people if p.mention == token
+                  or (folded is not None and p.mention.lower() == folded)), None)
+    if found is None and folded is not None and call.caller is not None:
+        known = call.session.scalars(select(Person).where(Person.organisation_id == call.organisation_id,
+                                                          func.lower(Person.email) == folded)).first()
+        if known is not None and known.platform != "console":
+            found = Profile(token, address_of(known), known.name, known.email, known.timezone)
+    return found
+
+
+def _lookup(call: Call, token: str) -> Person | None:
+    profile = named_profile(call, token)
+    session = call.session
+    person = None
+    if profile is not None:
+        person = session.scalars(select(Person).where(
+            Person.platform == profile.address.platform, Person.workspace == profile.address.workspace,
+            Person.user_id == profile.address.user)).first()
+    elif "@" in token.strip("<>@"):
+        person = session.scalars(select(Person).where(
+            Person.organisation_id == call.organisation_id,
+            func.lower(Person.email) == token.strip("<>").lower())).first()
+    return person if person is not None and person.organisation_id == call.organisation_id else None
+
+
+def find_person(call: Call, token: str) -> Person:
+    """A person of the caller's organisation, named by mention or work email."""
+    person = _lookup(call, token)
+    if person is None:
+        profile = named_profile(call, token)
+        if profile is not None:
+            raise Refusal(f"{profile.name} has not been enrolled or given a role here yet.")
+        if token in call.event.unknown:
+            raise Refusal(f"'{token}' is not a person in this workspace.")
+        raise Refusal(f"I don't know '{token}' here: mention them (@name) or give their work email.")
+    return person
+
+
+def find_participant(call: Call, cohort: Cohort, token: str) -> Participant:
+    profile = named_profile(call, token)
+    if profile is not None and _lookup(call, token) is None:
+        raise Refusal(f"{profile.name} is not enrolled in {cohort.name}.")
+    person = find_person(call, token)
+    found = call.session.scalars(select(Participant).where(Participant.cohort_id == cohort.id,
+                                                           Participant.person_id == person.id)).first()
+    if found is None:
+        raise Refusal(f"{person.name} is not enrolled in {cohort.name}.")
+    return found
+
+
+def current_pair(call: Call, participant: Participant, statuses: tuple[str, ...] = ("active",)) -> Pair | None:
+    return call.session.scalars(
+        select(Pair).join(PairMember, PairMember.pair_id == Pair.id)
+        .where(PairMember.participant_id == participant.id, Pair.status.in_(statuses))
+        .order_by(Pair.id.desc())).first()
+
+
+def find_pair(call: Call, cohort: Cohort, token: str) -> Pair:
+    """A pair named by its number (#12) or by any of its members."""
+    if token.startswith("#") and token[1:].isdigit():
+        pair = call.session.get(Pair, int(token[1:]))
+        if pair is None or pair.cohort_id != cohort.id or pair.status == "broken":
+            raise Refusal(f"There is no pair {token} in {cohort.name}.")
+        return pair
+    member = find_participant(call, cohort, token)
+    pair = current_pair(call, member, ("active", "proposed"))
+    if pair is None:
+        raise Refusal(f"{member.person.name} is not in a pair in {cohort.name}.")
+    return pair
+
+
+def pair_label(pair: Pair) -> str:
+    people = [m.participant.person.name for m in pair.members]
+    return f"#{pair.id} " + " & ".join(people)
+
+
+def need(args: list[str], count: int, usage: str) -> None:
+    if len(args) < count:
+        raise Refusal(f"Usage: {usage}")
+
+
+def done(text: str, intent: str = "done") -> Message:
+    return Message(text, intent=intent)

@@ -1,0 +1,190 @@
+"""Seeing how a cohort is doing: `status` (the cohort, or one pair) and `export` (a CSV of each
+person's activity)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter, defaultdict
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from bot.commands.common import Call, CommandSpec, find_cohort, find_pair, named_profile, options, pair_label
+from bot.context import pair_members
+from bot.messages import Document, Message
+from bot.models import Cohort, Meeting, Pair, PairMember, Participant, Reflection, Rsvp, StepRun, SurveyResponse
+from bot.programme import Programme
+from bot.surveys import get_survey
+
+SURVEY_INTENTS = ("pre_survey", "fit_check", "pulse", "post_survey", "follow_up")
+DIRECTIONS = {"manager_shadows_clinician": "manager → clinician", "clinician_shadows_manager": "clinician → manager"}
+
+
+def _quiet_since(ctx, pair: Pair):
+    last = pair.last_met_at or pair.introduced_at
+    return None if last is None else ctx.now - last
+
+
+def _survey_lines(call: Call, cohort: Cohort, programme: Programme, ran: set[str], people: int) -> list[str]:
+    answered = dict(call.session.execute(
+        select(SurveyResponse.survey, func.count(func.distinct(SurveyResponse.participant_id)))
+        .join(Participant, Participant.id == SurveyResponse.participant_id)
+        .where(Participant.cohort_id == cohort.id).group_by(SurveyResponse.survey)).all())
+    lines, seen = [], set()
+    for step in programme.steps:
+        if step.intent in SURVEY_INTENTS and step.id in ran:
+            survey = get_survey(step.params.get("survey") or step.intent)
+            if survey.id not in seen:
+                seen.add(survey.id)
+                lines.append(f"{survey.title}: {answered.get(survey.id, 0)} of {people} answered")
+    return lines
+
+
+def _cohort_status(call: Call, cohort: Cohort) -> Message:
+    session = call.session
+    programme = Programme.from_dict(cohort.programme)
+    pairs = list(session.scalars(select(Pair).where(Pair.cohort_id == cohort.id, Pair.status == "active")))
+    proposed = session.scalar(select(func.count()).select_from(Pair).where(
+        Pair.cohort_id == cohort.id, Pair.status == "proposed")) or 0
+    people = dict(session.execute(select(Participant.status, func.count()).where(
+        Participant.cohort_id == cohort.id).group_by(Participant.status)).all())
+    held = session.scalar(select(func.count()).select_from(Meeting).where(
+        Meeting.cohort_id == cohort.id, Meeting.kind == "buddy", Meeting.status == "held")) or 0
+    shadowing = dict(session.execute(
+        select(Meeting.direction, func.count()).where(Meeting.cohort_id == cohort.id, Meeting.kind == "shadowing",
+                                                      Meeting.status == "held").group_by(Meeting.direction)).all())
+    quiet_after = timedelta(weeks=call.ctx.options.quiet_nudge_weeks)
+    quiet = [p for p in pairs if (_quiet_since(call.ctx, p) or timedelta(0)) >= quiet_after]
+    ran = set(session.scalars(select(StepRun.step_id).where(StepRun.cohort_id == cohort.id)))
+    upcoming = [(due, s) for due, s in programme.timeline(cohort.start_date, cohort.timezone) if s.id not in ran][:3]
+    active = people.get("active", 0)
+    target = programme.meetings_target * len(pairs)
+    lines = [
+        f"{cohort.name} ({cohort.status}), starts {cohort.start_date:%d %b %Y}",
+        f"People: {active} active" + "".join(f", {people[s]} {s}" for s in ("paused", "removed") if people.get(s)),
+        f"Pairs: {len(pairs)}" + (f" (+{proposed} proposed)" if proposed else ""),
+        f"Buddy meetings held: {held} of {target} ({programme.meetings_target} per pair)",
+        "Shadowing: " + ", ".join(f"{label} {shadowing.get(key, 0)} of {len(pairs)}"
+                                  for key, label in DIRECTIONS.items()),
+        f"Quiet pairs (no meeting for {call.ctx.options.quiet_nudge_weeks}+ weeks): "
+        + (", ".join(pair_label(p) for p in quiet[:10]) + (f" and {len(quiet) - 10} more" if len(quiet) > 10 else "")
+           if quiet else "none"),
+        *_survey_lines(call, cohort, programme, ran, active),
+        "Next: " + ("; ".join(f"{due:%d %b} {s.intent}" for due, s in upcoming) or "programme complete"),
+    ]
+    return Message("\n".join(lines), intent="status")
+
+
+def _pair_status(call: Call, cohort: Cohort, pair: Pair) -> Message:
+    programme = Programme.from_dict(cohort.programme)
+    members = pair_members(pair)
+    meetings = list(call.session.scalars(select(Meeting).where(Meeting.pair_id == pair.id).order_by(Meeting.id)))
+    held = sum(1 for m in meetings if m.kind == "buddy" and m.status == "held")
+    shadowed = {m.direction for m in meetings if m.kind == "shadowing" and m.status == "held"}
+    surveys = defaultdict(set)
+    for participant_id, survey in call.session.execute(
+            select(SurveyResponse.participant_id, SurveyResponse.survey)
+            .where(SurveyResponse.participant_id.in_([m.id for m in members]))):
+        surveys[participant_id].add(survey)
+    quiet = _quiet_since(call.ctx, pair)
+    lines = [
+        f"{pair_label(pair)} ({pair.status}) in {cohort.name}",
+        *(f"• {m.person.name}: {m.role}{', ' + m.profession if m.profession else ''}, {m.status}"
+          f"{'' if m.person.reachable else ', unreachable'}; surveys: {', '.join(sorted(surveys[m.id])) or 'none'}"
+          for m in members),
+        f"Why paired: {pair.rationale}" if pair.rationale else "",
+        f"Introduced: {pair.introduced_at:%d %b %Y}" if pair.introduced_at else "Not introduced yet",
+        f"Buddy meetings held: {held} of {programme.meetings_target}",
+        "Shadowing: " + ", ".join(f"{label} {'done' if key in shadowed else 'not yet'}"
+                                  for key, label in DIRECTIONS.items()),
+        f"Last met: {pair.last_met_at:%d %b %Y}" if pair.last_met_at else "Not met yet",
+    ]
+    if quiet is not None and quiet >= timedelta(weeks=call.ctx.options.quiet_nudge_weeks):
+        lines.append(f"Quiet for {quiet.days // 7} weeks" + (f"; nudged {pair.nudged_at:%d %b}" if pair.nudged_at else ""))
+    return Message("\n".join(line for line in lines if line), intent="status")
+
+
+def _status(call: Call) -> Message:
+    words, opts = options(call.args, ("cohort",))
+    token = " ".join(words)
+    if words and (words[0].startswith("#") or named_profile(call, words[0]) or "@" in words[0]):
+        cohort = find_cohort(call, opts.get("cohort"), open_only=False)
+        return _pair_status(call, cohort, find_pair(call, cohort, words[0]))
+    return _cohort_status(call, find_cohort(call, token or opts.get("cohort"), open_only=False))
+
+
+EXPORT_COLUMNS = ("name", "email", "role", "profession", "site", "department", "grade", "status", "pair",
+                  "buddies", "buddy_meetings_held", "shadowing_hosted", "shadowing_visited", "workshops_accepted",
+                  "reflections", "surveys_answered", "last_met")
+
+
+def export_rows(session, cohort: Cohort) -> list[dict[str, str]]:
+    """One row per person: who they are and what they have done (no reflection or answer texts)."""
+    participants = list(session.scalars(select(Participant).where(Participant.cohort_id == cohort.id)
+                                        .order_by(Participant.id)).unique())
+    memberships = session.execute(
+        select(PairMember.participant_id, Pair).join(Pair, Pair.id == PairMember.pair_id)
+        .where(Pair.cohort_id == cohort.id, Pair.status == "active")).all()
+    pair_of = {pid: pair for pid, pair in memberships}
+    meetings = list(session.scalars(select(Meeting).where(Meeting.cohort_id == cohort.id, Meeting.status == "held")))
+    held_by_pair = Counter(m.pair_id for m in meetings if m.kind == "buddy")
+    shadowing = defaultdict(set)
+    for m in meetings:
+        if m.kind == "shadowing":
+            shadowing[m.pair_id].add(m.direction)
+    reflections = Counter(session.scalars(select(Reflection.participant_id).join(
+        Participant, Participant.id == Reflection.participant_id).where(Participant.cohort_id == cohort.id)))
+    accepted = Counter(session.scalars(select(Rsvp.participant_id).join(Meeting, Meeting.id == Rsvp.meeting_id)
+                                       .where(Meeting.cohort_id == cohort.id, Rsvp.answer == "yes")))
+    surveys = defaultdict(set)
+    for pid, survey in session.execute(select(SurveyResponse.participant_id, SurveyResponse.survey).join(
+            Participant, Participant.id == SurveyResponse.participant_id).where(Participant.cohort_id == cohort.id)):
+        surveys[pid].add(survey)
+    rows = []
+    for p in participants:
+        pair = pair_of.get(p.id)
+        buddies = [m.participant.person.name for m in pair.members if m.participant_id != p.id] if pair else []
+        hosting = "manager_shadows_clinician" if p.role == "clinician" else "clinician_shadows_manager"
+        visiting = "clinician_shadows_manager" if p.role == "clinician" else "manager_shadows_clinician"
+        done = shadowing.get(pair.id, set()) if pair else set()
+        rows.append({
+            "name": p.person.name, "email": p.person.email or "", "role": p.role, "profession": p.profession,
+            "site": p.site, "department": p.department, "grade": p.grade, "status": p.status,
+            "pair": f"#{pair.id}" if pair else "", "buddies": "; ".join(buddies),
+            "buddy_meetings_held": str(held_by_pair.get(pair.id, 0) if pair else 0),
+            "shadowing_hosted": "yes" if hosting in done else "no",
+            "shadowing_visited": "yes" if visiting in done else "no",
+            "workshops_accepted": str(accepted.get(p.id, 0)), "reflections": str(reflections.get(p.id, 0)),
+            "surveys_answered": "; ".join(sorted(surveys.get(p.id, ()))),
+            "last_met": pair.last_met_at.date().isoformat() if pair and pair.last_met_at else "",
+        })
+    return rows
+
+
+def export_csv(session, cohort: Cohort) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in export_rows(session, cohort):
+        # A cell starting with = + - @ would run as a formula in Excel; a leading quote keeps it text.
+        writer.writerow({k: ("'" + v if v[:1] in ("=", "+", "-", "@") else v) for k, v in row.items()})
+    return out.getvalue()
+
+
+def _export(call: Call) -> Message:
+    cohort = find_cohort(call, " ".join(call.args) or None, open_only=False)
+    content = export_csv(call.session, cohort)
+    count = content.count("\n") - 1
+    name = "".join(c if c.isalnum() else "-" for c in cohort.name).strip("-").lower() or "cohort"
+    call.audit("export", f"{cohort.name}: {count} people")
+    return Message(f"{cohort.name}: activity of {count} people (no reflection or survey texts).",
+                   document=Document(f"pairbot-{name}-{call.ctx.now:%Y%m%d}.csv", "text/csv", content),
+                   intent="export")
+
+
+COMMANDS = (
+    CommandSpec("status", ("coordinator", "facilitator"), "the cohort at a glance, or one pair",
+                "status, status #12, status @asha", _status),
+    CommandSpec("export", ("coordinator",), "a CSV of each person's activity", "export", _export),
+)
