@@ -120,6 +120,10 @@ class FakeConnector:
         self.sent: list[Sent] = []
         self.requests: list[Sent] = []
         self.members: dict[str, list[JSON]] = {}  # conversation id -> members (ChannelAccount JSON)
+        # Files people attach in a personal chat; Teams gives the bot a pre-authorised download URL.
+        self.files: dict[str, bytes] = {}
+        # Files the bot put in someone's OneDrive after a file consent card: upload id -> bytes.
+        self.uploaded: dict[str, bytes] = {}
         self.created: list[Sent] = []  # successful POST /v3/conversations, conversation_id = new id
 
         self._activities: dict[str, dict[str, JSON]] = {}  # conversation id -> activity id -> activity
@@ -214,9 +218,35 @@ class FakeConnector:
 
     # ------------------------------------------------------------------ HTTP
 
+    def share_file(self, name: str, content: bytes, file_type: str = "csv") -> JSON:
+        """The attachment of a message in which a person sends a file to the bot (Teams'
+        file.download.info; the download URL needs no token, as SharePoint's pre-authorised ones)."""
+        file_id = f"file-{len(self.files) + 1}"
+        self.files[file_id] = content
+        return {"contentType": "application/vnd.microsoft.teams.file.download.info", "name": name,
+                "content": {"downloadUrl": f"{self._base_url}/files/{file_id}", "uniqueId": file_id,
+                            "fileType": file_type}}
+
+    def upload_info(self, name: str) -> JSON:
+        """What Teams puts in a fileConsent/invoke when the person accepts: where to PUT the file."""
+        upload_id = f"up-{len(self.uploaded) + 1}"
+        return {"name": name, "uniqueId": upload_id, "fileType": name.rsplit(".", 1)[-1],
+                "uploadUrl": f"{self._base_url}/onedrive/{upload_id}",
+                "contentUrl": f"https://onedrive.example/personal/{name}"}
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw_path = request.raw_path.split("?", 1)[0]
         raw_segments = [segment for segment in raw_path.split("/") if segment]
+        if raw_segments[:1] == ["onedrive"] and request.method == "PUT" and len(raw_segments) == 2:
+            data = await request.read()
+            expected = f"bytes 0-{len(data) - 1}/{len(data)}"
+            if request.headers.get("Content-Range") != expected:
+                return web.Response(status=400, text=f"Content-Range should be {expected}")
+            self.uploaded[raw_segments[1]] = data
+            return web.json_response({"id": raw_segments[1], "size": len(data)}, status=201)
+        if raw_segments[:1] == ["files"] and request.method == "GET":
+            content = self.files.get(raw_segments[1] if len(raw_segments) > 1 else "")
+            return web.Response(body=content) if content is not None else web.Response(status=404)
         if self.path_prefix:
             prefix = self.path_prefix.split("/")
             if raw_segments[: len(prefix)] != prefix:

@@ -128,9 +128,15 @@ class FakeSlack:
             "views.publish": self._views_publish,
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
+            "users.list": self._users_list,
             "oauth.v2.access": self._oauth_v2_access,
             "apps.connections.open": self._apps_connections_open,
+            "files.getUploadURLExternal": self._files_get_upload_url,
+            "files.completeUploadExternal": self._files_complete_upload,
         }
+        # Files: id -> {"name", "content", "channels", "comment"}; uploads wait here until completed.
+        self.files: dict[str, JSON] = {}
+        self._uploads: dict[str, JSON] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -139,6 +145,8 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{n}", self._handle_response_url)
         app.router.add_get("/socket", self._handle_socket)
+        app.router.add_post("/upload/{file_id}", self._handle_upload)
+        app.router.add_get("/files-pri/{file_id}/{name}", self._handle_download)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -501,11 +509,70 @@ class FakeSlack:
         view = self._store_view(call.args["view"], view_id, type="home")
         return {"ok": True, "view": view}
 
+    # ------------------------------------------------------------------ files
+
+    def share_file(self, name: str, content: bytes, filetype: str = "csv") -> JSON:
+        """A file a person uploads: the `files` entry of their message event, downloadable only
+        with the bot token (url_private_download)."""
+        file_id = f"F{next(self._ids):07d}"
+        self.files[file_id] = {"name": name, "content": content, "channels": [], "comment": ""}
+        return {"id": file_id, "name": name, "title": name, "filetype": filetype, "size": len(content),
+                "mimetype": "text/csv" if filetype == "csv" else "application/octet-stream",
+                "url_private_download": f"{self._started_url()}/files-pri/{file_id}/{name}"}
+
+    async def _handle_download(self, request: web.Request) -> web.Response:
+        if _bearer_token(request) not in self.valid_tokens:
+            return web.Response(status=302, headers={"Location": f"{self._started_url()}/login"})
+        found = self.files.get(request.match_info["file_id"])
+        if found is None:
+            return web.Response(status=404)
+        return web.Response(body=found["content"], content_type="application/octet-stream")
+
+    async def _files_get_upload_url(self, call: Call, request: web.Request) -> JSON:
+        if not call.args.get("filename") or not str(call.args.get("length", "")).isdigit():
+            return _error("invalid_arguments")
+        file_id = f"F{next(self._ids):07d}"
+        self._uploads[file_id] = {"name": call.args["filename"], "length": int(call.args["length"]), "content": None}
+        return {"ok": True, "file_id": file_id, "upload_url": f"{self._started_url()}/upload/{file_id}"}
+
+    async def _handle_upload(self, request: web.Request) -> web.Response:
+        pending = self._uploads.get(request.match_info["file_id"])
+        if pending is None:
+            return web.Response(status=404)
+        pending["content"] = await request.read()
+        return web.Response(text=f"OK - {len(pending['content'])}")
+
+    async def _files_complete_upload(self, call: Call, request: web.Request) -> JSON:
+        entries = call.args.get("files")
+        entries = json.loads(entries) if isinstance(entries, str) else entries or []
+        done = []
+        for entry in entries:
+            pending = self._uploads.pop(entry.get("id"), None)
+            if pending is None or pending["content"] is None or len(pending["content"]) != pending["length"]:
+                return _error("file_upload_not_completed" if pending else "file_not_found")
+            channel = self._resolve_channel(call.args.get("channel_id"))
+            if call.args.get("channel_id") and channel is None:
+                return _error("channel_not_found")
+            self.files[entry["id"]] = {"name": pending["name"], "content": pending["content"],
+                                       "channels": [channel.id] if channel else [],
+                                       "comment": call.args.get("initial_comment", "")}
+            done.append({"id": entry["id"], "title": entry.get("title") or pending["name"], "name": pending["name"]})
+        return {"ok": True, "files": done}
+
     async def _users_info(self, call: Call, request: web.Request) -> JSON:
         user = self.users.get(str(call.args.get("user", "")))
         if user is None:
             return _error("user_not_found")
         return {"ok": True, "user": user}
+
+    async def _users_list(self, call: Call, request: web.Request) -> JSON:
+        """Paged like Slack's: `limit` per page, an opaque cursor for the next page."""
+        users = list(self.users.values())
+        limit = int(call.args.get("limit") or 100)
+        start = int(call.args.get("cursor") or 0)
+        page = users[start:start + limit]
+        following = str(start + limit) if start + limit < len(users) else ""
+        return {"ok": True, "members": page, "response_metadata": {"next_cursor": following}}
 
     async def _users_lookup_by_email(self, call: Call, request: web.Request) -> JSON:
         email = str(call.args.get("email", "")).lower()

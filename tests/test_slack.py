@@ -92,8 +92,11 @@ def test_one_pair_walks_through_intro_slots_meeting_check_reflection_and_survey(
             reflection = s.scalars(select(Reflection)).one()
             assert reflection.text == "Saw how bed management really works." and reflection.shared is False
         assert any("Only you can see" in m["text"] for m in bot.inbox("U0ASHA"))
-        after = next(m for m in bot.messages_in(prompt["channel"]) if m["ts"] == prompt["ts"])
-        assert not any(b["type"] == "actions" for b in after["blocks"])
+        def form_button_gone() -> bool:  # the update follows the answer, after Slack has its ack
+            after = next(m for m in bot.messages_in(prompt["channel"]) if m["ts"] == prompt["ts"])
+            return not any(b["type"] == "actions" for b in after["blocks"])
+
+        await bot.until(form_button_gone)
 
         # Survey: a multi-item modal with 1-5 selects; every answer is stored.
         bot.run_step(cohort, "pre-survey")

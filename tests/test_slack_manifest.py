@@ -16,7 +16,8 @@ MANIFEST = yaml.safe_load((SLACK / "manifest.yml").read_text())
 SCOPE_OF = {
     "chat_postMessage": "chat:write", "chat_update": "chat:write", "chat_postEphemeral": "chat:write",
     "conversations_open": None, "users_info": "users:read", "users_lookupByEmail": "users:read.email",
-    "views_open": None, "views_publish": None, "auth_test": None,
+    "views_open": None, "views_publish": None, "auth_test": None, "users_list": "users:read",
+    "files_upload_v2": "files:write",
 }
 
 
@@ -34,6 +35,7 @@ def test_manifest_scopes_are_exactly_the_ones_the_code_needs():
     needed |= {"commands"}  # the slash command
     needed |= {"im:history"}  # message.im events: people typing to the bot
     needed |= {"im:write", "mpim:write"}  # conversations.open for a DM and for a pair's group DM
+    needed |= {"files:read"}  # fetching url_private_download of a CSV sent with 'import'
     assert set(MANIFEST["oauth_config"]["scopes"]["bot"]) == needed == set(app.BOT_SCOPES)
 
 

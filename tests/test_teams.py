@@ -206,7 +206,7 @@ def test_typed_commands_reach_the_core_and_unknown_people_get_a_polite_answer(tm
         await bot.say("29:asha", "status")
         assert "is for coordinators" in bot.last_card("29:asha")[1]["body"][0]["text"]
         await bot.say("29:rita", "help")
-        assert "status [COHORT]" in bot.last_card("29:rita")[1]["body"][0]["text"]
+        assert "status #12" in bot.last_card("29:rita")[1]["body"][0]["text"]
         await bot.install("29:stranger", via="installationUpdate")
         assert "don't know you yet" in bot.last_card("29:stranger")[1]["body"][0]["text"]
         from bot.models import Conversation
@@ -218,6 +218,60 @@ def test_typed_commands_reach_the_core_and_unknown_people_get_a_polite_answer(tm
             assert s.scalars(select(Person).where(Person.user_id == "29:stranger")).first() is None
 
     commands(tmp_path)
+
+
+def test_a_csv_sent_with_import_is_previewed_and_confirmed_in_teams(tmp_path):
+    @scenario
+    async def importing(bot):
+        bot.enrol_pair()
+        await bot.install("29:rita")
+        await bot.say("29:rita", 'cohort create Autumn --start 2027-06-07')
+        assert "Created Autumn" in bot.last_card("29:rita")[1]["body"][0]["text"]
+        csv_file = bot.connector.share_file("people.csv", b"email,role\nasha@trust.example,clinician\n"
+                                                          b"BEN@trust.example,manager\nghost@trust.example,manager\n")
+        activity = bot._activity("message", "29:rita", {"id": personal("29:rita"), "conversationType": "personal"},
+                                 text="import Autumn", attachments=[csv_file])
+        assert await bot.post(activity) == 201
+        preview = bot.last_card("29:rita")[1]["body"][0]["text"]
+        assert "3 people, 2 ready to enrol in Autumn" in preview
+        assert "row 4 (ghost@trust.example)" in preview
+        number = preview.split("import confirm ")[1].split("'")[0]
+        await bot.say("29:rita", f"import confirm {number}")
+        assert "Enrolled 2 people in Autumn" in bot.last_card("29:rita")[1]["body"][0]["text"]
+
+    importing(tmp_path)
+
+
+def test_export_is_offered_with_a_file_consent_card_and_uploaded_when_allowed(tmp_path):
+    @scenario
+    async def exporting(bot):
+        bot.enrol_pair()
+        await bot.install("29:rita")
+        assert await bot.say("29:rita", "export") == 201
+        offer = [s for s in bot.connector.to(personal("29:rita")) if s.method == "POST"][-1]
+        consent = offer.activity["attachments"][0]
+        assert consent["contentType"] == "application/vnd.microsoft.teams.card.file.consent"
+        assert consent["name"].endswith(".csv") and consent["content"]["sizeInBytes"] > 0
+
+        def invoke(action: str) -> dict:
+            value = {"type": "fileUpload", "action": action, "context": consent["content"][f"{action}Context"]}
+            if action == "accept":
+                value["uploadInfo"] = bot.connector.upload_info(consent["name"])
+            return bot._activity("invoke", "29:rita", {"id": personal("29:rita"), "conversationType": "personal"},
+                                 name="fileConsent/invoke", value=value)
+
+        assert await bot.post(invoke("accept")) == 200
+        (uploaded,) = bot.connector.uploaded.values()
+        rows = uploaded.decode().splitlines()
+        assert rows[0].startswith("name,email,role") and len(rows) == 3 and "Dr Asha Patel" in uploaded.decode()
+        info = [s for s in bot.connector.to(personal("29:rita")) if s.method == "POST"][-1].activity["attachments"][0]
+        assert info["contentType"] == "application/vnd.microsoft.teams.card.file.info"
+        assert info["contentUrl"].endswith(consent["name"])
+        assert await bot.post(invoke("decline")) == 200
+        assert "haven't sent the file" in bot.last_card("29:rita")[1]["body"][0]["text"]
+        assert len(bot.connector.uploaded) == 1
+
+    exporting(tmp_path)
 
 
 def test_sends_are_paced_to_teams_limits_per_conversation(tmp_path):

@@ -27,7 +27,7 @@ from adapters.slack.installs import (ROTATE_MINUTES_BEFORE_EXPIRY, FixedToken, I
 from adapters.slack.sender import SlackSender
 from bot.config import SlackSettings
 from bot.core import Pairbot
-from bot.events import Command, InboundEvent, Profile
+from bot.events import Command, InboundEvent, Profile, Upload
 from bot.messages import Message
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,11 @@ log = logging.getLogger(__name__)
 SOMETHING_WENT_WRONG = Message("Sorry, something went wrong on my side and nothing was saved. "
                                "Please try again in a minute.", intent="error")
 # What the code uses; adapters/slack/manifest.yml lists the same (a test keeps them equal).
-BOT_SCOPES = ("chat:write", "commands", "im:history", "im:write", "mpim:write", "users:read", "users:read.email")
+# files:read fetches a CSV sent with 'import'; files:write sends the 'export' CSV.
+BOT_SCOPES = ("chat:write", "commands", "files:read", "files:write", "im:history", "im:write", "mpim:write",
+              "users:read", "users:read.email")
+MAX_UPLOAD_BYTES = 2_000_000  # a CSV of 5,000 people is well under this
+BULK_LOOKUP_FROM = 20  # more emails than this: one users.list walk instead of one lookup each
 COMMAND = "/pairbot"
 BOT_EVENTS = ("app_home_opened", "message.im")
 OAUTH_EVENTS = ("app_uninstalled", "tokens_revoked")  # bolt's token revocation listeners
@@ -96,6 +100,25 @@ def profile_of(team: str, user: dict, mention: str = "") -> Profile:
     return Profile(mention=mention, address=inbound.address(team, user["id"]),
                    name=user.get("real_name") or profile.get("real_name") or user.get("name", user["id"]),
                    email=profile.get("email"), timezone=user.get("tz") or "Europe/London")
+
+
+async def look_up_emails(client: AsyncWebClient, team: str, emails: list[str]) -> tuple[tuple[Profile, ...], tuple[str, ...]]:
+    """Many people named by email (a CSV import): walk the directory once (users.list, 200 a
+    page) rather than calling users.lookupByEmail for each, which Slack limits per minute."""
+    wanted = {e.lower(): e for e in emails}
+    found: dict[str, dict] = {}
+    cursor = None
+    while True:
+        page = await client.users_list(limit=200, cursor=cursor) if cursor else await client.users_list(limit=200)
+        for user in page.get("members") or []:
+            email = ((user.get("profile") or {}).get("email") or "").lower()
+            if email in wanted and not user.get("deleted") and not user.get("is_bot"):
+                found[email] = user
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            break
+    people = tuple(profile_of(team, found[e], mention=wanted[e]) for e in wanted if e in found)
+    return people, tuple(wanted[e] for e in wanted if e not in found)
 
 
 async def look_up_people(client: AsyncWebClient, team: str, text: str,
@@ -187,12 +210,63 @@ class Listeners:
         await ack()
         async with self.after_ack:
             command = inbound.command(body)
-            people, unknown = await look_up_people(client, command.who.workspace, command.text)
-            replies = await self.handle(Command(command.who, command.text, people=people, unknown=unknown))
-            # The response URL answers only the person who typed the command (ephemeral).
+            replies = await self._command(client, command, [])
+            # The response URL answers only the person who typed the command (ephemeral); a file
+            # (an export) cannot go that way, so it goes to their DM with the bot.
             webhook = AsyncWebhookClient(url=body["response_url"], session=self.session)
             for reply in replies:
+                if reply.document is not None:
+                    await self._send_document(client, command.who.user, reply)
+                    reply = Message(f"{reply.text}\nI've sent the file to our direct messages.", intent=reply.intent)
                 await webhook.send(response_type="ephemeral", **render.message_payload(reply))
+
+    async def _command(self, client, command: Command, files: list) -> list[Message]:
+        """A command with its files fetched and the people it names looked up."""
+        uploads = []
+        for shared in files:
+            upload = await self._download(client, shared)
+            if isinstance(upload, str):
+                return [Message(upload, intent="error")]
+            uploads.append(upload)
+        emails = [e for u in uploads for e in inbound.mentioned_emails(" ".join(re.split(r"[,;\t\"']", u.text)))]
+        if len(emails) > BULK_LOOKUP_FROM:
+            people, unknown = await look_up_emails(client, command.who.workspace, emails)
+            named, not_found = await look_up_people(client, command.who.workspace, command.text)
+            people, unknown = people + named, unknown + not_found
+        else:
+            people, unknown = await look_up_people(client, command.who.workspace,
+                                                   " ".join([command.text, *emails]))
+        return await self.handle(Command(command.who, command.text, event_id=command.event_id, people=people,
+                                         unknown=unknown, uploads=tuple(uploads)))
+
+    async def _download(self, client: AsyncWebClient, shared: dict) -> Upload | str:
+        """A file someone sent, as text; or what is wrong with it, in words."""
+        name = shared.get("name") or "the file"
+        if int(shared.get("size") or 0) > MAX_UPLOAD_BYTES:
+            return f"{name} is larger than {MAX_UPLOAD_BYTES // 1_000_000} MB; split it into smaller files."
+        try:
+            async with self.session.get(shared["url_private_download"], allow_redirects=False,
+                                        headers={"Authorization": f"Bearer {client.token}"}) as response:
+                if response.status != 200:
+                    return f"I couldn't fetch {name} from Slack (HTTP {response.status}); please send it again."
+                data = await response.content.read(MAX_UPLOAD_BYTES + 1)
+        except aiohttp.ClientError as problem:
+            return f"I couldn't fetch {name} from Slack ({problem.__class__.__name__}); please send it again."
+        if len(data) > MAX_UPLOAD_BYTES:
+            return f"{name} is larger than {MAX_UPLOAD_BYTES // 1_000_000} MB; split it into smaller files."
+        try:
+            return Upload(name, data.decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            return f"{name} is not a text file: save it as 'CSV UTF-8' and send it again."
+
+    async def _send_document(self, client: AsyncWebClient, user: str, reply: Message, channel: str = "") -> None:
+        try:
+            if not channel:
+                channel = (await client.conversations_open(users=user))["channel"]["id"]
+            await client.files_upload_v2(channel=channel, filename=reply.document.name, title=reply.document.name,
+                                         content=reply.document.content, initial_comment=reply.text)
+        except SlackApiError as failure:
+            log.warning("Slack refused a file: %s", failure.response.get("error"))
 
     # --- participants -------------------------------------------------------------------------
     async def on_choice(self, ack, body, action, client) -> None:
@@ -251,9 +325,20 @@ class Listeners:
         async with self.after_ack:
             if not inbound.is_person_message(event):
                 return
-            replies = await self.handle(inbound.said(body))
+            command = inbound.typed_command(body)
+            files = inbound.shared_files(event)
+            if command is not None:
+                replies = await self._command(client, command, files)
+            elif files and not event.get("text"):
+                replies = [Message("Thanks for the file. To import people from it, send it again with the "
+                                   "message 'import'.", intent="help")]
+            else:
+                replies = await self.handle(inbound.said(body))
             for reply in replies:
-                await self._post(client, event["channel"], reply)
+                if reply.document is not None:
+                    await self._send_document(client, event["user"], reply, event["channel"])
+                else:
+                    await self._post(client, event["channel"], reply)
 
     async def on_home_opened(self, event, body, client) -> None:
         async with self.after_ack:

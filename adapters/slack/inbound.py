@@ -7,6 +7,7 @@ import re
 from typing import Any, Mapping
 
 from adapters.slack.render import form_answers, parse_choice_value
+from bot.commands import COMMAND_WORDS
 from bot.events import Address, Clicked, Command, Said, Submitted
 
 PLATFORM = "slack"
@@ -26,9 +27,25 @@ def team_of(body: Mapping[str, Any]) -> str:
 
 
 def is_person_message(event: Mapping[str, Any]) -> bool:
-    """A person typing in a DM with the bot; not an edit, a bot, a join notice or a channel post."""
-    return (event.get("channel_type") == "im" and not event.get("subtype") and not event.get("bot_id")
-            and bool(event.get("user")))
+    """A person typing in a DM with the bot (perhaps with a file); not an edit, a bot, a join
+    notice or a channel post."""
+    return (event.get("channel_type") == "im" and event.get("subtype") in (None, "file_share")
+            and not event.get("bot_id") and bool(event.get("user")))
+
+
+def typed_command(body: Mapping[str, Any]) -> Command | None:
+    """A coordinator command typed in the DM rather than through /pairbot: the way to send a file
+    with it (a CSV to import, a programme file), since slash commands cannot carry files."""
+    event = body["event"]
+    text = plain_text(event.get("text", ""))
+    first = text.split(" ", 1)[0].lower() if text else ""
+    if first not in COMMAND_WORDS or first == "help":
+        return None
+    return Command(address(team_of(body), event["user"]), text, event_id=body.get("event_id"))
+
+
+def shared_files(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [f for f in event.get("files") or [] if f.get("url_private_download")]
 
 
 def said(body: Mapping[str, Any]) -> Said:

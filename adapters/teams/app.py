@@ -4,6 +4,7 @@ sender the delivery worker uses for proactive messages."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import urllib.parse
@@ -11,16 +12,17 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from aiohttp import web
-from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-from botbuilder.schema import Activity, ActivityTypes, ConversationReference
+from botbuilder.schema import Activity, ActivityTypes, Attachment, ConversationReference
 
 from adapters.teams import conversations, inbound, render
 from bot.capabilities import FORMS
 from bot.config import TeamsSettings
 from bot.core import Pairbot
-from bot.events import Address, Joined, Profile
+from bot.events import Address, Command, Joined, Profile, Upload
 from bot.messages import Link, Message, Recipient
 from bot.sending import RetryLater, Sent, Unreachable
 
@@ -33,6 +35,10 @@ SOMETHING_WENT_WRONG = Message("Sorry, something went wrong on my side and nothi
 BUSY = {412, 429, 500, 502, 503, 504}
 # The person removed or blocked the app, or the conversation no longer exists.
 GONE = {403, 404}
+MAX_UPLOAD_BYTES = 2_000_000  # a CSV of 5,000 people is well under this
+FILE_CONSENT = "application/vnd.microsoft.teams.card.file.consent"
+FILE_INFO = "application/vnd.microsoft.teams.card.file.info"
+FILE_CONSENT_INVOKE = "fileConsent/invoke"
 # The activity as Teams posted it: read once, because re-serialising botbuilder's Activity
 # costs more than the rest of a turn's own work.
 _POSTED: ContextVar[dict[str, Any] | None] = ContextVar("teams_posted_activity", default=None)
@@ -122,6 +128,8 @@ class PairbotTeamsBot:
         await self._remember(turn_context, raw)
         if activity.type == ActivityTypes.message:
             await self._on_message(turn_context, raw)
+        elif activity.type == ActivityTypes.invoke and activity.name == FILE_CONSENT_INVOKE:
+            await self._on_file_consent(turn_context, raw)
         elif activity.type in (ActivityTypes.conversation_update, ActivityTypes.installation_update):
             await self._on_installed(turn_context, raw)
 
@@ -176,6 +184,12 @@ class PairbotTeamsBot:
         event = inbound.event(raw)
         if event is None:
             return
+        if isinstance(event, Command) and inbound.attached_files(raw):
+            uploads = await _download(inbound.attached_files(raw))
+            if isinstance(uploads, str):
+                await turn_context.send_activity(_activity(Message(uploads, intent="error")))
+                return
+            event = dataclasses.replace(event, uploads=uploads)
         value = raw.get("value") if isinstance(raw.get("value"), dict) else None
         # One unit of work: the answer, and the card it answers (the core also marks the person
         # reachable again).
@@ -190,7 +204,42 @@ class PairbotTeamsBot:
             if not updated:
                 replies = notes + replies  # the card could not be redrawn: say it the usual way
         if replies:
-            await turn_context.send_activities([_activity(reply) for reply in replies])
+            await turn_context.send_activities([_document_offer(reply, event) if reply.document else _activity(reply)
+                                                for reply in replies])
+
+    async def _on_file_consent(self, turn_context: TurnContext, raw: dict[str, Any]) -> None:
+        """The person allowed (or declined) the file we offered. A bot may put a file in a personal
+        chat only this way: Teams gives an upload URL in their OneDrive, we PUT the bytes there and
+        send a file info card. The file is made again now, so it holds what is true at this moment
+        and the command's role check runs again."""
+        value = raw.get("value") or {}
+        await turn_context.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200)))
+        command = str((value.get("context") or {}).get("command") or "")
+        if value.get("action") != "accept" or not command:
+            await turn_context.send_activity(_activity(Message("OK, I haven't sent the file.", intent="status")))
+            return
+        replies, _ = await self._handle(Command(inbound.who(raw), command, event_id=raw.get("id")))
+        document = next((r.document for r in replies if r.document is not None), None)
+        upload = value.get("uploadInfo") or {}
+        if document is None or not upload.get("uploadUrl"):
+            await turn_context.send_activities([_activity(r) for r in replies if r.document is None] or
+                                               [_activity(SOMETHING_WENT_WRONG)])
+            return
+        data = document.content.encode("utf-8")
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+                async with session.put(upload["uploadUrl"], data=data, headers={
+                        "Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"}) as response:
+                    if response.status not in (200, 201):
+                        raise aiohttp.ClientResponseError(response.request_info, (), status=response.status)
+        except aiohttp.ClientError as problem:
+            log.warning("could not upload %s to OneDrive: %s", document.name, problem)
+            await turn_context.send_activity(_activity(Message(
+                f"I couldn't put {document.name} in your OneDrive; please ask again in a minute.", intent="error")))
+            return
+        info = Attachment(content_type=FILE_INFO, content_url=upload.get("contentUrl"), name=upload.get("name"),
+                          content={"uniqueId": upload.get("uniqueId"), "fileType": upload.get("fileType")})
+        await turn_context.send_activity(MessageFactory.attachment(info))
 
     async def _replace_answered(self, turn_context: TurnContext, original: Message | None, value: dict,
                                 card_id: str, notes: list[Message]) -> bool:
@@ -211,6 +260,37 @@ class PairbotTeamsBot:
         except Exception:
             log.exception("the core failed on %s from %s", type(event).__name__, event.who.key())
             return [SOMETHING_WENT_WRONG], None
+
+
+async def _download(files: list[tuple[str, str]]) -> tuple[Upload, ...] | str:
+    """The files sent with a command, as text; or what is wrong with one, in words."""
+    uploads = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        for name, url in files:
+            try:
+                async with session.get(url) as response:
+                    if response.status != 200:
+                        return f"I couldn't fetch {name} from Teams (HTTP {response.status}); please send it again."
+                    data = await response.content.read(MAX_UPLOAD_BYTES + 1)
+            except aiohttp.ClientError as problem:
+                return f"I couldn't fetch {name} from Teams ({problem.__class__.__name__}); please send it again."
+            if len(data) > MAX_UPLOAD_BYTES:
+                return f"{name} is larger than {MAX_UPLOAD_BYTES // 1_000_000} MB; split it into smaller files."
+            try:
+                uploads.append(Upload(name, data.decode("utf-8-sig")))
+            except UnicodeDecodeError:
+                return f"{name} is not a text file: save it as 'CSV UTF-8' and send it again."
+    return tuple(uploads)
+
+
+def _document_offer(reply: Message, event) -> Activity:
+    """A file consent card for a reply that carries a file (an export). Accepting it brings an
+    invoke that makes the file again (see _on_file_consent), so nothing personal waits in memory."""
+    data = reply.document.content.encode("utf-8")
+    consent = Attachment(content_type=FILE_CONSENT, name=reply.document.name, content={
+        "description": render.cut(reply.text, 1000), "sizeInBytes": len(data),
+        "acceptContext": {"command": event.text}, "declineContext": {}})
+    return MessageFactory.attachment(consent)
 
 
 def _is_plain(message: Message) -> bool:

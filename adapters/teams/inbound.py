@@ -6,7 +6,7 @@ import re
 from typing import Any, Mapping
 
 from adapters.teams.render import CHOICE, FORM, PICK, PICK_INPUT, SUBMIT_KIND, submitted_form
-from bot.commands import REGISTRY
+from bot.commands import COMMAND_WORDS
 from bot.events import Address, Clicked, Command, InboundEvent, Said, Submitted
 
 PLATFORM = "teams"
@@ -21,6 +21,21 @@ def tenant_of(activity: Mapping[str, Any]) -> str:
 
 def who(activity: Mapping[str, Any]) -> Address:
     return Address(PLATFORM, tenant_of(activity), str((activity.get("from") or {}).get("id", "")))
+
+
+FILE_DOWNLOAD = "application/vnd.microsoft.teams.file.download.info"
+
+
+def attached_files(activity: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(name, download URL) of each file a person sent in a personal chat (the app's manifest
+    declares supportsFiles; Teams gives a short-lived, pre-authorised URL)."""
+    found = []
+    for attachment in activity.get("attachments") or []:
+        if attachment.get("contentType") == FILE_DOWNLOAD:
+            url = (attachment.get("content") or {}).get("downloadUrl")
+            if url:
+                found.append((str(attachment.get("name") or "the file"), str(url)))
+    return found
 
 
 def reference(activity: Mapping[str, Any]) -> dict[str, Any]:
@@ -49,7 +64,7 @@ def event(activity: Mapping[str, Any]) -> InboundEvent | None:
     first = text.split(" ", 1)[0].lower()
     # Coordinators type their commands to the bot; "help" stays a chat message, which answers with
     # the same help for everybody (the guide plus the commands the person may use).
-    if first in REGISTRY and first != "help":
+    if first in COMMAND_WORDS and first != "help":
         return Command(person, text, event_id=activity.get("id"))
     return Said(person, text, event_id=activity.get("id"))
 

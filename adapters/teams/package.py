@@ -34,11 +34,18 @@ FULL_DESCRIPTION = (
     "coordinator when a nudge is not enough. Participants and coordinators talk to Pairbot in a "
     "personal chat; a pair can also add Pairbot to their own group chat."
 )
+# Teams lists at most 10 commands per scope: the ones people reach for most ('help' lists the rest).
 COMMANDS = [
     ("help", "What you can do and the commands you can use"),
-    ("status", "Coordinators: the cohort at a glance. status [COHORT]"),
-    ("enrol", "Coordinators: enrol someone by @mention or email. enrol @asha clinician site=North"),
     ("availability", "When you could usually meet. availability Mon 12:00-14:00, Thu 17:00-18:30"),
+    ("status", "Coordinators: the cohort at a glance, or one pair. status #12"),
+    ("cohort create", "Coordinators: a new cohort. cohort create \"Spring 2027\" --start 2027-03-01"),
+    ("enrol", "Coordinators: enrol someone by email. enrol asha@trust.nhs.uk clinician site=North"),
+    ("import", "Coordinators: send with a CSV of people attached, to preview and then confirm"),
+    ("pair", "Coordinators: propose pairs, each with the reason; then 'pair confirm'"),
+    ("pair confirm", "Coordinators: confirm the proposed pairs and introduce them"),
+    ("start", "Coordinators: start the cohort's timeline"),
+    ("nudge", "Coordinators: nudge a pair to meet. nudge #12"),
 ]
 
 
@@ -82,7 +89,7 @@ def build_manifest(app_id: str, *, name: str = "Pairbot", version: str = "1.0.0"
             "botId": app_id,
             # personal: participants and coordinators; groupChat: a pair adds Pairbot to their chat.
             "scopes": ["personal", "groupChat"],
-            "supportsFiles": False,
+            "supportsFiles": True,  # a coordinator sends the CSV to import
             "isNotificationOnly": False,
             "commandLists": [{
                 "scopes": ["personal"],
