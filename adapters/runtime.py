@@ -92,7 +92,8 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         capabilities.register(adapter.sender.platform, adapter.sender.capabilities)
         if not settings.slack.client_id:
             try:
-                team = await slack.single_workspace(core, adapter, settings.organisation.coordinators)
+                team = await slack.single_workspace(core, adapter, settings.organisation.coordinators,
+                                                   settings.organisation.facilitators)
             except Exception as problem:
                 await adapter.close()
                 db.dispose()
@@ -106,7 +107,7 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
     if settings.teams.enabled:
         from adapters.teams import app as teams
 
-        teams_adapter = teams.build(core, settings.teams)
+        teams_adapter = teams.build(core, settings.teams, teams.Staff.from_settings(settings.organisation))
         running.workers.append(DeliveryWorker(core, teams_adapter.sender, batch_size=settings.delivery.batch_size,
                                               max_attempts=settings.delivery.max_attempts))
     timeline.start()

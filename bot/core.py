@@ -99,7 +99,11 @@ class Pairbot:
         if not person.reachable:
             person.reachable = True  # they just reached us, so we can reach them
         if isinstance(event, Joined):
-            return [Message(HELP, intent="help")]
+            enrolled = ctx.session.scalars(select(Participant.id).where(Participant.person_id == person.id)).first()
+            if enrolled is None and not commands.roles(ctx, person):
+                return [Message("Hello! You are not enrolled in a programme yet: ask your programme coordinator "
+                                "to enrol you.", intent="unknown_person")]
+            return [commands.help_message(ctx, person)]
         if isinstance(event, Clicked):
             flow, _, verb = event.action.partition(":")
             module = FLOWS.get(flow)
@@ -170,17 +174,46 @@ class Pairbot:
                 return 0
             return absence.resume_returning(ctx, cohort) + quiet.sweep(ctx, cohort)
 
-    def install(self, platform: str, workspace: str, name: str, coordinators: tuple[Profile, ...] = ()) -> None:
+    def install(self, platform: str, workspace: str, name: str, coordinators: tuple[Profile, ...] = (),
+                facilitators: tuple[Profile, ...] = ()) -> None:
         """A workspace or tenant has Pairbot: its organisation exists, and the people given (the
-        installer, those named in the config) are its coordinators."""
+        installer, those named in the config) get their roles."""
         with self.unit() as ctx:
             org = enrolment.organisation(ctx.session, platform, workspace, name, ctx.now)
-            for profile in coordinators:
-                who = enrolment.person(ctx.session, org, profile.address, profile.name, ctx.now, profile.email,
-                                       profile.timezone)
-                if enrolment.grant(ctx.session, org, who, "coordinator", ctx.now):
-                    ctx.session.add(AuditEntry(organisation_id=org.id, actor="install", action="coordinator add",
-                                               detail=profile.address.key(), at=ctx.now))
+            for role, people in (("coordinator", coordinators), ("facilitator", facilitators)):
+                for profile in people:
+                    who = enrolment.person(ctx.session, org, profile.address, profile.name, ctx.now, profile.email,
+                                           profile.timezone)
+                    if enrolment.grant(ctx.session, org, who, role, ctx.now):
+                        ctx.session.add(AuditEntry(organisation_id=org.id, actor="install", action=f"{role} add",
+                                                   detail=profile.address.key(), at=ctx.now))
+
+    def arrived(self, profile: Profile, organisation_name: str, coordinators: frozenset[str] = frozenset(),
+                facilitators: frozenset[str] = frozenset()) -> None:
+        """Someone added Pairbot where the platform has no install step of its own (Teams): their
+        tenant becomes an organisation and they a known person, whom a coordinator can then enrol
+        by email. People named in the config (by email) get their role; with no coordinator
+        named, the first person in a new organisation becomes its coordinator, as a Slack
+        installer does."""
+        with self.unit() as ctx:
+            address = profile.address
+            org = ctx.session.scalars(select(Organisation).where(Organisation.platform == address.platform,
+                                                                 Organisation.workspace == address.workspace)).first()
+            first = org is None
+            org = org or enrolment.organisation(ctx.session, address.platform, address.workspace, organisation_name,
+                                                ctx.now)
+            who = enrolment.person(ctx.session, org, address, profile.name, ctx.now, profile.email, profile.timezone)
+            if profile.email and not who.email:
+                who.email = profile.email
+            email = (profile.email or "").lower()
+            grants = [role for role, named in (("coordinator", coordinators), ("facilitator", facilitators))
+                      if email and email in named]
+            if first and not coordinators:
+                grants.append("coordinator")
+            for role in grants:
+                if enrolment.grant(ctx.session, org, who, role, ctx.now):
+                    ctx.session.add(AuditEntry(organisation_id=org.id, actor="install", action=f"{role} add",
+                                               detail=f"{profile.name} ({address.key()})", at=ctx.now))
 
     def operate(self, text: str, uploads: tuple[Upload, ...] = (), organisation: str | None = None,
                 operator: str = "operator") -> Message:

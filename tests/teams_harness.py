@@ -69,6 +69,10 @@ class TeamsBot(LoopbackBot):
 
     async def install(self, user: str, via: str = "conversationUpdate") -> int:
         """The user adds Pairbot: Teams sends conversationUpdate (bot added) or installationUpdate."""
+        if user in PEOPLE:  # Teams' member API knows them, with their work email
+            name, email, *_ = PEOPLE[user]
+            self.connector.add_member(personal(user), {"id": user, "name": name, "email": email,
+                                                       "userPrincipalName": email})
         extra = {"membersAdded": [{"id": BOT}]} if via == "conversationUpdate" else {"action": "add"}
         return await self.post(self._activity(via, user, {"id": personal(user), "conversationType": "personal"},
                                               **extra))
@@ -134,7 +138,8 @@ class TeamsBot(LoopbackBot):
             return session.scalars(select(Person).where(Person.user_id == user)).one()
 
 
-async def start_bot(tmp_path, *, app_id: str = "", app_password: str = "", pacing: float | None = 0.0) -> TeamsBot:
+async def start_bot(tmp_path, *, app_id: str = "", app_password: str = "", pacing: float | None = 0.0,
+                    coordinators: tuple[str, ...] = ()) -> TeamsBot:
     connector = FakeConnector()
     await connector.start()
     settings = Settings(
@@ -142,6 +147,8 @@ async def start_bot(tmp_path, *, app_id: str = "", app_password: str = "", pacin
         server=ServerSettings(host="127.0.0.1", port=free_port()),
         teams=TeamsSettings(enabled=True, app_id=app_id, app_password=app_password),
     )
+    settings = settings.model_copy(update={"organisation": settings.organisation.model_copy(
+        update={"name": "Test Trust", "coordinators": list(coordinators)})})
     clock = ManualClock(datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc))
     running = await runtime.start(settings, clock)
     if pacing is not None:

@@ -451,3 +451,27 @@ def test_timeline_shift_back_says_which_steps_fall_due_now(org):
     org.clock.set(datetime(2027, 1, 5, 9, 0, tzinfo=timezone.utc))
     text = org.ok("rita", "timeline shift -3")
     assert "now due and will go out at once" in text
+
+
+def test_install_grants_the_coordinators_and_facilitators_named_in_the_config(org):
+    org.core.install(PLATFORM, WORKSPACE, "Test Trust", coordinators=(org.directory["@eve"],),
+                     facilitators=(org.directory["@omar"],))
+    assert "There are no cohorts yet" in org.ok("eve", "cohort list")
+    assert "There are no cohorts yet" in org.ok("omar", "cohort list")
+    assert org.command("omar", "cohort create X --start 2027-01-04").intent == "refused"
+    assert {e.action for e in org.audit()} == {"coordinator add", "facilitator add"}
+
+
+def test_someone_who_adds_the_app_is_known_by_email_and_named_staff_get_their_roles(org):
+    from bot.events import Profile as P
+
+    newcomer = P("", Address("teams", "tenant-1", "29:zoe"), "Zoe Grey", "Zoe@Trust.example")
+    org.core.arrived(newcomer, "Other Trust", coordinators=frozenset({"zoe@trust.example"}))
+    zoe = Address("teams", "tenant-1", "29:zoe")
+    reply = org.core.handle(Command(zoe, "cohort create Winter --start 2027-01-04"))[0]
+    assert "Created Winter" in reply.text
+    later = P("", Address("teams", "tenant-1", "29:yan"), "Yan Li", "yan@trust.example")
+    org.core.arrived(later, "Other Trust", coordinators=frozenset({"zoe@trust.example"}))
+    reply = org.core.handle(Command(zoe, "enrol YAN@trust.example manager"))[0]
+    assert "Enrolled Yan Li in Winter" in reply.text
+    assert org.core.handle(Command(later.address, "cohort list"))[0].intent == "refused"

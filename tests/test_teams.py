@@ -274,6 +274,40 @@ def test_export_is_offered_with_a_file_consent_card_and_uploaded_when_allowed(tm
     exporting(tmp_path)
 
 
+def test_people_who_add_the_app_become_known_and_named_coordinators_get_the_role(tmp_path):
+    async def main():
+        bot = await start_bot(tmp_path, coordinators=("rita@trust.example",))
+        try:
+            await bot.install("29:asha")  # first in the tenant, but the config names the coordinator
+            assert "not enrolled in a programme yet" in bot.last_card("29:asha")[1]["body"][0]["text"]
+            await bot.install("29:rita")
+            assert "cohort create" in bot.last_card("29:rita")[1]["body"][0]["text"]  # her commands
+            await bot.say("29:rita", "cohort create Autumn --start 2027-06-07")
+            await bot.say("29:rita", "enrol asha@trust.example clinician site=North")
+            assert "Enrolled Dr Asha Patel in Autumn" in bot.last_card("29:rita")[1]["body"][0]["text"]
+            await bot.say("29:rita", "enrol ben@trust.example manager")  # has not added the app
+            assert "ben@trust.example" in bot.last_card("29:rita")[1]["body"][0]["text"]
+            await bot.say("29:asha", "status")
+            assert "is for coordinators" in bot.last_card("29:asha")[1]["body"][0]["text"]
+        finally:
+            await stop_bot(bot)
+
+    asyncio.run(main())
+
+
+def test_with_no_coordinator_named_the_first_to_add_the_app_in_a_tenant_is_coordinator(tmp_path):
+    @scenario
+    async def first(bot):
+        await bot.install("29:ben")
+        await bot.install("29:asha")
+        await bot.say("29:ben", "cohort list")
+        assert "There are no cohorts yet" in bot.last_card("29:ben")[1]["body"][0]["text"]
+        await bot.say("29:asha", "cohort list")
+        assert "is for coordinators" in bot.last_card("29:asha")[1]["body"][0]["text"]
+
+    first(tmp_path)
+
+
 def test_sends_are_paced_to_teams_limits_per_conversation(tmp_path):
     async def main():
         bot = await start_bot(tmp_path, pacing=None)  # the adapter's own pacing: 7 a second per conversation

@@ -157,16 +157,20 @@ async def _installed(core: Pairbot, app_client: AsyncWebClient, installation) ->
                             installation.team_id, installer)
 
 
-async def single_workspace(core: Pairbot, adapter: SlackAdapter, coordinators: list[str]) -> str:
+async def single_workspace(core: Pairbot, adapter: SlackAdapter, coordinators: list[str],
+                           facilitators: list[str] = ()) -> str:
     """At start-up with one bot token: the workspace becomes an organisation and the coordinators
-    named in the config (user ids or emails) are granted. Returns the workspace id."""
+    and facilitators named in the config (user ids or emails) get their roles. Returns the workspace id."""
     client = adapter.app.client
     me = await client.auth_test()
     team = me["team_id"]
-    people, unknown = await look_up_people(client, team, " ".join(coordinators), raw_ids=True)
-    for name in unknown:
-        log.warning("[organisation] coordinators: %s is not a person in Slack workspace %s", name, team)
-    await asyncio.to_thread(core.install, "slack", team, me.get("team") or team, people)
+    found = {}
+    for role, names in (("coordinators", coordinators), ("facilitators", facilitators)):
+        found[role], unknown = await look_up_people(client, team, " ".join(names), raw_ids=True)
+        for name in unknown:
+            log.warning("[organisation] %s: %s is not a person in Slack workspace %s", role, name, team)
+    await asyncio.to_thread(core.install, "slack", team, me.get("team") or team, found["coordinators"],
+                            found["facilitators"])
     return team
 
 

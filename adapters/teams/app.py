@@ -54,6 +54,20 @@ class _BotConfig:
         self.APP_TENANTID = settings.tenant_id
 
 
+@dataclass(frozen=True)
+class Staff:
+    """The organisation's name and the coordinators and facilitators the config names (emails)."""
+
+    organisation_name: str = "My NHS Trust"
+    coordinators: frozenset[str] = frozenset()
+    facilitators: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_settings(cls, settings) -> "Staff":
+        emails = lambda names: frozenset(n.strip().lower() for n in names if "@" in n)  # noqa: E731
+        return cls(settings.name, emails(settings.coordinators), emails(settings.facilitators))
+
+
 @dataclass
 class TeamsAdapter:
     adapter: CloudAdapter
@@ -74,7 +88,7 @@ class TeamsAdapter:
             _POSTED.reset(token)
 
 
-def build(core: Pairbot, settings: TeamsSettings) -> TeamsAdapter:
+def build(core: Pairbot, settings: TeamsSettings, staff: Staff | None = None) -> TeamsAdapter:
     if not settings.app_id:
         log.warning("Teams: [teams] app_id is empty, so requests to /api/messages are NOT authenticated. "
                     "Use this only on a developer machine.")
@@ -82,7 +96,11 @@ def build(core: Pairbot, settings: TeamsSettings) -> TeamsAdapter:
     adapter.on_turn_error = _on_turn_error
     core.capabilities.register(PLATFORM, TeamsSender.capabilities)
     core.capabilities.contact_links.register(PLATFORM, contact_links)
-    return TeamsAdapter(adapter, PairbotTeamsBot(core), TeamsSender(adapter, settings.app_id, core))
+    staff = staff or Staff()
+    if not staff.coordinators:
+        log.warning("Teams: no coordinator is named by email in [organisation] coordinators, so the first "
+                    "person to add Pairbot in a tenant becomes its coordinator.")
+    return TeamsAdapter(adapter, PairbotTeamsBot(core, staff), TeamsSender(adapter, settings.app_id, core))
 
 
 async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
@@ -116,8 +134,9 @@ def _activity(message: Message, delivery_key: str = "") -> Activity:
 class PairbotTeamsBot:
     """One turn: remember how to reach the sender, turn the activity into a core event, answer."""
 
-    def __init__(self, core: Pairbot):
+    def __init__(self, core: Pairbot, staff: "Staff | None" = None):
         self.core = core
+        self.staff = staff or Staff()
         self._known: dict[str, dict] = {}  # members key -> the reference last stored
 
     async def on_turn(self, turn_context: TurnContext) -> None:
@@ -175,10 +194,27 @@ class PairbotTeamsBot:
             return
         if raw.get("action") == "remove":
             return
+        profile = await self._profile(turn_context, raw)
+        if profile is not None:
+            await asyncio.to_thread(self.core.arrived, profile, self.staff.organisation_name,
+                                    self.staff.coordinators, self.staff.facilitators)
         # Handling Joined also marks a person who had removed the app reachable again.
         replies, _ = await self._handle(Joined(inbound.who(raw), event_id=raw.get("id")))
         for reply in replies:
             await turn_context.send_activity(_activity(reply))
+
+    async def _profile(self, turn_context: TurnContext, raw: dict[str, Any]) -> Profile | None:
+        """Who added the app, with their work email (Teams' member API: the activity has no email)."""
+        from botbuilder.core.teams import TeamsInfo
+
+        person = inbound.who(raw)
+        try:
+            member = await TeamsInfo.get_member(turn_context, person.user)
+        except Exception as problem:  # without the email they can still be reached; not enrolled by email
+            log.info("could not read the profile of %s: %s", person.key(), problem)
+            return None
+        email = getattr(member, "email", None) or getattr(member, "user_principal_name", None)
+        return Profile(mention="", address=person, name=member.name or person.user, email=email)
 
     async def _on_message(self, turn_context: TurnContext, raw: dict[str, Any]) -> None:
         event = inbound.event(raw)

@@ -11,6 +11,9 @@ import shlex
 
 from bot.commands import cohorts, pairing, people, reporting, steering
 from bot.commands.common import Call, CommandSpec, Refusal, roles
+
+__all__ = ["COMMAND_WORDS", "PARTICIPANT_HELP", "REGISTRY", "Call", "CommandSpec", "Refusal", "help_message",
+           "roles", "run"]
 from bot.context import FlowContext
 from bot.events import Command
 from bot.messages import Message

@@ -64,6 +64,19 @@ def _details(raw: dict[str, str]) -> dict:
     return details
 
 
+def _not_found(call: Call, who: str, row: bool = False) -> str:
+    """Why nobody answers to `who`: the directory said no, or (where there is no directory to ask,
+    as at the console and in Teams) nobody with that email has used Pairbot yet."""
+    looked_up = any(u.lower() == who.lower() for u in call.event.unknown)
+    if looked_up:
+        return f"{who} is not a person in this workspace" if row else \
+            f"'{who}' is not a person in this workspace: mention them (@name) or give their work email."
+    if "@" in who.strip("<>@"):
+        text = f"I can't find anyone with the email {who}: check it, or ask them to open Pairbot once so I know them"
+        return text if row else text + "."
+    return f"'{who}' does not name a person: mention them (@name) or give their work email."
+
+
 def _already_enrolled(call: Call, cohort, profile: Profile) -> Participant | None:
     return call.session.scalars(
         select(Participant).join(Person, Person.id == Participant.person_id)
@@ -101,8 +114,7 @@ def _enrol(call: Call) -> Message:
         raise Refusal(f"Not enrolled: {problem}.") from None
     profile = named_profile(call, who)
     if profile is None:
-        why = "is not a person in this workspace" if who in call.event.unknown else "does not name a person"
-        raise Refusal(f"'{who}' {why}: mention them (@name) or give their work email.")
+        raise Refusal(_not_found(call, who))
     existing = _already_enrolled(call, cohort, profile)
     if existing is not None:
         return Message(f"{profile.name} is already enrolled in {cohort.name} as a {existing.role}.", intent="status")
@@ -156,7 +168,7 @@ def _check_row(call: Call, cohort, row: dict[str, str], seen: set[str]) -> dict:
         raise Refusal(f"role '{row.get('role', '')}' is not one of {', '.join(enrolment.ROLES)}")
     profile = named_profile(call, email)
     if profile is None:
-        raise Refusal(f"{email} is not a person in this workspace")
+        raise Refusal(_not_found(call, email, row=True))
     if _already_enrolled(call, cohort, profile) is not None:
         raise Refusal(f"{profile.name} is already enrolled in {cohort.name}")
     raw = {k: v for k, v in row.items() if k in LIMITS or k in ("availability", "goals", "line_manager", "requests")}
