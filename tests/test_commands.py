@@ -99,7 +99,7 @@ def enrol_four(org: Org) -> None:
     org.ok("rita", "enrol @asha clinician profession=\"Junior doctor\" site=North department=ED grade=ST4 goals=budgets")
     org.ok("rita", "enrol @ben manager site=North department=Finance grade=\"Band 8a\" goals=budgets,rotas")
     org.ok("rita", "enrol @carl clinician site=South department=Surgery grade=FY2")
-    org.ok("rita", "enrol @dana manager site=South department=Estates grade=\"Band 7\"")
+    org.ok("rita", "enrol @dana manager site=South department=Estates band=\"Band 7\"")
 
 
 # --- roles and refusals -------------------------------------------------------------------------
@@ -199,6 +199,7 @@ def test_enrol_records_matching_details_and_names_bad_ones(org):
                         .order_by(Participant.id.desc())).first()
         assert eve.line_manager == "ben@trust.example" and eve.requests == ["dana@trust.example"]
         assert eve.availability == [{"day": 0, "start": "12:00", "end": "13:00"}]
+        assert s.scalars(select(Participant.grade).where(Participant.department == "Estates")).one() == "Band 7"
 
 
 def csv_text(rows: list[dict]) -> str:

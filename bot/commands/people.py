@@ -20,8 +20,8 @@ from bot.messages import Message
 from bot.models import Cohort, Organisation, Participant, PendingImport, Person, RoleGrant
 from bot.slots import AvailabilityError, parse_availability
 
-ENROL_FIELDS = ("profession", "site", "department", "grade", "rota", "availability", "goals", "line_manager",
-                "requests", "cohort")
+ENROL_FIELDS = ("profession", "site", "department", "grade", "band", "rota", "availability", "goals",
+                "line_manager", "requests", "cohort")
 ENROL_USAGE = ("enrol PERSON ROLE [profession=...] [site=...] [department=...] [grade=...] [rota=...] "
                "[availability=\"Mon 12:00-14:00\"] [goals=budgets,rotas] [line_manager=EMAIL] "
                "[requests=EMAIL,EMAIL] [cohort=NAME]")
@@ -104,7 +104,7 @@ def _enrol(call: Call) -> Message:
         if not sep or key.lower() not in ENROL_FIELDS:
             raise Refusal(f"'{extra}' is not something I can record: use "
                           f"{', '.join(f + '=...' for f in ENROL_FIELDS)}.")
-        raw[key.lower()] = value
+        raw["grade" if key.lower() == "band" else key.lower()] = value  # a manager's band is their grade
     cohort = find_cohort(call, raw.pop("cohort", None) or None)
     if cohort.status == "finished":
         raise Refusal(f"{cohort.name} has finished; enrol people into an open cohort.")
