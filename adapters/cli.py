@@ -227,5 +227,37 @@ def status(cohort: str | None, organisation: str | None, config_path: str | None
              organisation)
 
 
+@main.command()
+@click.argument("cohort")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for report.html and the CSVs.")
+@click.option("--organisation", help="The organisation (name or workspace id) when there is more than one.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_HELP)
+@click.option("--database", help="A database URL, overriding the config.")
+def report(cohort: str, out: str, organisation: str | None, config_path: str | None, database: str | None) -> None:
+    """Write COHORT's evaluation: report.html (self-contained, charts inside) and CSVs of its figures."""
+    from sqlalchemy import func, select
+
+    from bot.evaluation.report import write_report
+    from bot.evaluation.results import cohort_results
+    from bot.models import Cohort, Organisation
+
+    core = _core_on(config_path, database)
+    with core.db.session() as session:
+        query = select(Cohort).join(Organisation, Organisation.id == Cohort.organisation_id) \
+            .where(func.lower(Cohort.name) == cohort.lower())
+        if organisation:
+            query = query.where((func.lower(Organisation.name) == organisation.lower())
+                                | (Organisation.workspace == organisation))
+        found = list(session.scalars(query))
+        if len(found) != 1:
+            names = ", ".join(sorted(set(session.scalars(select(Cohort.name))))) or "none yet"
+            raise click.ClickException(f"no cohort called {cohort!r} (cohorts: {names})" if not found else
+                                       f"more than one organisation has a cohort called {cohort!r}: "
+                                       f"name one with --organisation")
+        results = cohort_results(session, found[0])
+    for path in write_report(results, Path(out)):
+        click.echo(f"Wrote {path}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

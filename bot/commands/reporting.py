@@ -183,8 +183,18 @@ def _export(call: Call) -> Message:
                    intent="export")
 
 
+def _report(call: Call) -> Message:
+    from bot.evaluation.report import summary
+    from bot.evaluation.results import cohort_results
+
+    cohort = find_cohort(call, " ".join(call.args) or None, open_only=False)
+    return Message(summary(cohort_results(call.session, cohort)), intent="report")
+
+
 COMMANDS = (
     CommandSpec("status", ("coordinator", "facilitator"), "the cohort at a glance, or one pair",
                 "status, status #12, status @asha", _status),
     CommandSpec("export", ("coordinator",), "a CSV of each person's activity", "export", _export),
+    CommandSpec("report", ("coordinator", "facilitator"), "the evaluation in a few lines (before/after, engagement)",
+                "report", _report),
 )

@@ -17,6 +17,7 @@ class Item:
     high: str = ""
     options: tuple[str, ...] = ()
     optional: bool = False
+    scale: str = ""  # the scale's name (knowledge, preparedness, agreement...): the item's domain
 
     def expects(self) -> str:
         """What a valid answer looks like, for a re-ask."""
@@ -81,6 +82,7 @@ def default_surveys() -> dict[str, Survey]:
                     high=scale.get("high", ""),
                     options=tuple(raw.get("options", ())),
                     optional=raw.get("optional", False),
+                    scale=raw.get("scale", "") if raw.get("kind", "scale") == "scale" else "",
                 )
             )
         surveys[survey_id] = Survey(survey_id, spec["title"], spec["phase"], tuple(items))

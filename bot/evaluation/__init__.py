@@ -1,0 +1,1 @@
+"""Evaluation of a cohort: linked before/after survey answers, engagement, and the report."""
