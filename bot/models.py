@@ -146,7 +146,7 @@ class Participant(Base):
     rota: Mapped[str] = mapped_column(String(200), default="")
     # Weekly windows in the person's own time zone: [{"day": 0, "start": "12:00", "end": "14:00"}, ...]
     availability: Mapped[list[Any]] = mapped_column(default=list)
-    status: Mapped[str] = mapped_column(String(20), default="active")  # active|paused|removed
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active|paused|removed|erased
     paused_until: Mapped[Optional[date]] = mapped_column(Date)  # a paused person's return date
     # What matching weighs: learning goal tags, the line manager's email (never their buddy), and
     # the emails of people they asked to be paired with.
@@ -353,6 +353,18 @@ class PendingImport(Base):
     rows: Mapped[list[Any]]
     status: Mapped[str] = mapped_column(String(20), default="previewed")  # previewed|confirmed|replaced
     created_at: Mapped[datetime]
+
+
+class ErasedCount(Base):
+    """What an erased person added to the cohort's counts (a survey answered, a workshop place
+    taken), kept without them so the figures still add up."""
+
+    __tablename__ = "erased_counts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id"), index=True)
+    measure: Mapped[str] = mapped_column(String(200))  # survey:<id>:answered | workshop:<meeting>:accepted
+    count: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class Conversation(Base):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import shlex
 
-from bot.commands import cohorts, pairing, people, reporting, steering
+from bot.commands import cohorts, pairing, people, privacy, reporting, steering
 from bot.commands.common import Call, CommandSpec, Refusal, roles
 
 __all__ = ["COMMAND_WORDS", "PARTICIPANT_HELP", "REGISTRY", "Call", "CommandSpec", "Refusal", "help_message",
@@ -23,6 +23,7 @@ PARTICIPANT_HELP = (
     "I'm Pairbot, and I help you and your buddy keep meeting. Answer my questions with the buttons "
     "or by typing the number. You can also send:\n"
     "• availability Mon 12:00-14:00, Thu 17:00-18:00 (when you could usually meet)\n"
+    "• my-data (a copy of what I hold about you), forget-me (erase it)\n"
     "• help (this message)"
 )
 
@@ -40,6 +41,7 @@ REGISTRY: dict[str, CommandSpec] = {
         *pairing.COMMANDS,
         *steering.COMMANDS,
         *reporting.COMMANDS,
+        *privacy.COMMANDS,
     )
 }
 # First words that start a command (Teams tells commands from chat by them).

@@ -7,11 +7,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.evaluation.stats import Change, compare
-from bot.models import Cohort, Meeting, Pair, Participant, Project, Rsvp, StepRun, SurveyResponse
+from bot.models import Cohort, ErasedCount, Meeting, Pair, Participant, Project, Rsvp, StepRun, SurveyResponse
 from bot.programme import Programme
 from bot.surveys import Item, get_survey
 
@@ -98,10 +98,14 @@ def _engagement(session: Session, cohort: Cohort, answers: dict, roles: dict[int
     for direction in ("manager_shadows_clinician", "clinician_shadows_manager"):
         shadowing[direction] = len({m.pair_id for m in meetings if m.kind == "shadowing" and m.status == "held"
                                     and m.direction == direction})
+    # People who asked to be forgotten still count, anonymously.
+    erased = dict(session.execute(select(ErasedCount.measure, func.sum(ErasedCount.count))
+                                  .where(ErasedCount.cohort_id == cohort.id).group_by(ErasedCount.measure)).all())
     workshops = {}
     for meeting in sorted((m for m in meetings if m.kind == "group"), key=lambda m: m.agreed_at or m.created_at):
         rsvps = list(session.scalars(select(Rsvp.answer).where(Rsvp.meeting_id == meeting.id)))
-        workshops[meeting.title or meeting.step_id] = (rsvps.count("yes"), len(roles))
+        accepted = rsvps.count("yes") + int(erased.get(f"workshop:{meeting.id}:accepted", 0))
+        workshops[meeting.title or meeting.step_id] = (accepted, len(roles))
     stages = Counter(session.scalars(select(Project.stage).join(Pair, Pair.id == Project.pair_id)
                                      .where(Pair.cohort_id == cohort.id, Pair.status == "active")))
     ran = set(session.scalars(select(StepRun.step_id).where(StepRun.cohort_id == cohort.id)))
@@ -112,7 +116,7 @@ def _engagement(session: Session, cohort: Cohort, answers: dict, roles: dict[int
             survey = get_survey(step.params.get("survey") or step.intent)
             required = [i.id for i in survey.items if not i.optional]
             done = sum(1 for pid in roles if all(pid in answers.get((survey.id, i), {}) for i in required))
-            completion[survey.title] = (done, active)
+            completion[survey.title] = (done + int(erased.get(f"survey:{survey.id}:answered", 0)), active)
     by_week = Counter()
     for meeting in held:
         when = meeting.agreed_at or meeting.outcome_at or meeting.created_at
