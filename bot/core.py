@@ -4,6 +4,7 @@ and timed follow-ups. It talks to platforms only through the outbox and reply va
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -16,7 +17,7 @@ from bot.clock import Clock
 from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler
 from bot.db import Database, insert_for
 from bot.events import Address, Clicked, Command, InboundEvent, Joined, Profile, Said, Submitted, Upload
-from bot.flows import absence, contract, group_meeting, meeting, profile, project, quiet, reflection, survey
+from bot.flows import absence, contract, digest, group_meeting, meeting, profile, project, quiet, reflection, survey
 from bot.messages import Choice, Message, Recipient
 from bot.models import AuditEntry, Cohort, Delivery, Organisation, Participant, Person, ProcessedEvent, Prompt, StepRun
 from bot.overview import Overview
@@ -158,6 +159,10 @@ class Pairbot:
                 ctx.session.add(run)
                 ctx.session.flush()
                 run.recipients = fan_out(ctx, cohort, step)
+                if step.intent in digest.MILESTONES:
+                    week = Programme.from_dict(cohort.programme).step(step_id).week
+                    digest.send(ctx, cohort, f"after {step.params.get('title') or step.intent.replace('_', ' ')} "
+                                             f"(week {week})", f"digest:{cohort_id}:milestone:{step_id}")
                 log.info("cohort %s step %s (%s) reached %s", cohort_id, step_id, step.intent, run.recipients)
                 return run.recipients
         except IntegrityError:
@@ -173,6 +178,18 @@ class Pairbot:
             if cohort is None or cohort.status != "running":
                 return 0
             return absence.resume_returning(ctx, cohort) + quiet.sweep(ctx, cohort)
+
+    def send_weekly_digest(self, cohort_id: int) -> int:
+        """The facilitators' weekly digest (once per programme week, however often it is asked)."""
+        with self.unit() as ctx:
+            cohort = ctx.session.get(Cohort, cohort_id)
+            if cohort is None or cohort.status != "running":
+                return 0
+            until = quiet.active_until(cohort)
+            if until is not None and ctx.now > until + timedelta(weeks=1):
+                return 0  # the programme is over bar the follow-up: its last digest has gone
+            week = (ctx.now.date() - cohort.start_date).days // 7
+            return digest.send(ctx, cohort, f"week {week}", f"digest:{cohort_id}:week:{week}")
 
     def install(self, platform: str, workspace: str, name: str, coordinators: tuple[Profile, ...] = (),
                 facilitators: tuple[Profile, ...] = ()) -> None:

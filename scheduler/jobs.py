@@ -33,3 +33,7 @@ def run_wakeup(job: str, ref_id: int) -> None:
 
 def sweep_quiet_pairs(cohort_id: int) -> None:
     _bound().sweep_quiet_pairs(cohort_id)
+
+
+def send_weekly_digest(cohort_id: int) -> None:
+    _bound().send_weekly_digest(cohort_id)

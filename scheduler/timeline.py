@@ -9,7 +9,7 @@ step_runs table makes sure it fans out only once.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.jobstores.base import JobLookupError
@@ -26,6 +26,8 @@ from scheduler import jobs
 log = logging.getLogger(__name__)
 JOBSTORE = "programme"
 QUIET_SWEEP_EVERY = timedelta(days=1)
+DIGEST_EVERY = timedelta(weeks=1)
+DIGEST_AT = time(8, 0)
 # At demo speeds a programme day is a few milliseconds; sweeping faster than this only burns CPU.
 MIN_SWEEP_SECONDS = 0.25
 
@@ -36,6 +38,10 @@ def step_job_id(cohort_id: int, step_id: str) -> str:
 
 def quiet_job_id(cohort_id: int) -> str:
     return f"cohort:{cohort_id}:quiet-pairs"
+
+
+def digest_job_id(cohort_id: int) -> str:
+    return f"cohort:{cohort_id}:weekly-digest"
 
 
 def wakeup_job_id(wakeup: Wakeup) -> str:
@@ -111,6 +117,14 @@ class Timeline:
             seconds=max(self.clock.wall_seconds(QUIET_SWEEP_EVERY.total_seconds()), MIN_SWEEP_SECONDS),
             args=[cohort_id], id=quiet_job_id(cohort_id), jobstore=JOBSTORE, replace_existing=True,
             misfire_grace_time=None, coalesce=True, max_instances=1,
+        )
+        # The facilitators' digest: Mondays at 08:00 in the cohort's time zone, from its start.
+        first = datetime.combine(start, DIGEST_AT, tzinfo=tz)
+        self.scheduler.add_job(
+            jobs.send_weekly_digest, "interval",
+            seconds=max(self.clock.wall_seconds(DIGEST_EVERY.total_seconds()), MIN_SWEEP_SECONDS),
+            start_date=self.clock.wall_time_for(first), args=[cohort_id], id=digest_job_id(cohort_id),
+            jobstore=JOBSTORE, replace_existing=True, misfire_grace_time=None, coalesce=True, max_instances=1,
         )
         return armed
 

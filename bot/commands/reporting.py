@@ -8,70 +8,35 @@ import io
 from collections import Counter, defaultdict
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.commands.common import Call, CommandSpec, find_cohort, find_pair, named_profile, options, pair_label
 from bot.context import pair_members
 from bot.messages import Document, Message
-from bot.models import Cohort, Meeting, Pair, PairMember, Participant, Reflection, Rsvp, StepRun, SurveyResponse
+from bot.models import Cohort, Meeting, Pair, PairMember, Participant, Reflection, Rsvp, SurveyResponse
+from bot.figures import DIRECTIONS, cohort_figures
 from bot.programme import Programme
-from bot.surveys import get_survey
-
-SURVEY_INTENTS = ("pre_survey", "fit_check", "pulse", "post_survey", "follow_up")
-DIRECTIONS = {"manager_shadows_clinician": "manager → clinician", "clinician_shadows_manager": "clinician → manager"}
-
 
 def _quiet_since(ctx, pair: Pair):
     last = pair.last_met_at or pair.introduced_at
     return None if last is None else ctx.now - last
 
 
-def _survey_lines(call: Call, cohort: Cohort, programme: Programme, ran: set[str], people: int) -> list[str]:
-    answered = dict(call.session.execute(
-        select(SurveyResponse.survey, func.count(func.distinct(SurveyResponse.participant_id)))
-        .join(Participant, Participant.id == SurveyResponse.participant_id)
-        .where(Participant.cohort_id == cohort.id).group_by(SurveyResponse.survey)).all())
-    lines, seen = [], set()
-    for step in programme.steps:
-        if step.intent in SURVEY_INTENTS and step.id in ran:
-            survey = get_survey(step.params.get("survey") or step.intent)
-            if survey.id not in seen:
-                seen.add(survey.id)
-                lines.append(f"{survey.title}: {answered.get(survey.id, 0)} of {people} answered")
-    return lines
-
-
 def _cohort_status(call: Call, cohort: Cohort) -> Message:
-    session = call.session
-    programme = Programme.from_dict(cohort.programme)
-    pairs = list(session.scalars(select(Pair).where(Pair.cohort_id == cohort.id, Pair.status == "active")))
-    proposed = session.scalar(select(func.count()).select_from(Pair).where(
-        Pair.cohort_id == cohort.id, Pair.status == "proposed")) or 0
-    people = dict(session.execute(select(Participant.status, func.count()).where(
-        Participant.cohort_id == cohort.id).group_by(Participant.status)).all())
-    held = session.scalar(select(func.count()).select_from(Meeting).where(
-        Meeting.cohort_id == cohort.id, Meeting.kind == "buddy", Meeting.status == "held")) or 0
-    shadowing = dict(session.execute(
-        select(Meeting.direction, func.count()).where(Meeting.cohort_id == cohort.id, Meeting.kind == "shadowing",
-                                                      Meeting.status == "held").group_by(Meeting.direction)).all())
-    quiet_after = timedelta(weeks=call.ctx.options.quiet_nudge_weeks)
-    quiet = [p for p in pairs if (_quiet_since(call.ctx, p) or timedelta(0)) >= quiet_after]
-    ran = set(session.scalars(select(StepRun.step_id).where(StepRun.cohort_id == cohort.id)))
-    upcoming = [(due, s) for due, s in programme.timeline(cohort.start_date, cohort.timezone) if s.id not in ran][:3]
-    active = people.get("active", 0)
-    target = programme.meetings_target * len(pairs)
+    weeks = call.ctx.options.quiet_nudge_weeks
+    f = cohort_figures(call.session, cohort, call.ctx.now, weeks)
+    quiet = [pair_label(p) for p, _ in f.quiet]
     lines = [
         f"{cohort.name} ({cohort.status}), starts {cohort.start_date:%d %b %Y}",
-        f"People: {active} active" + "".join(f", {people[s]} {s}" for s in ("paused", "removed") if people.get(s)),
-        f"Pairs: {len(pairs)}" + (f" (+{proposed} proposed)" if proposed else ""),
-        f"Buddy meetings held: {held} of {target} ({programme.meetings_target} per pair)",
-        "Shadowing: " + ", ".join(f"{label} {shadowing.get(key, 0)} of {len(pairs)}"
+        f"People: {f.active} active" + "".join(f", {f.people[s]} {s}" for s in ("paused", "removed") if f.people.get(s)),
+        f"Pairs: {len(f.pairs)}" + (f" (+{f.proposed} proposed)" if f.proposed else ""),
+        f"Buddy meetings held: {f.meetings_held} of {f.meetings_target * len(f.pairs)} ({f.meetings_target} per pair)",
+        "Shadowing: " + ", ".join(f"{label} {f.shadowing.get(key, 0)} of {len(f.pairs)}"
                                   for key, label in DIRECTIONS.items()),
-        f"Quiet pairs (no meeting for {call.ctx.options.quiet_nudge_weeks}+ weeks): "
-        + (", ".join(pair_label(p) for p in quiet[:10]) + (f" and {len(quiet) - 10} more" if len(quiet) > 10 else "")
-           if quiet else "none"),
-        *_survey_lines(call, cohort, programme, ran, active),
-        "Next: " + ("; ".join(f"{due:%d %b} {s.intent}" for due, s in upcoming) or "programme complete"),
+        f"Quiet pairs (no meeting for {weeks}+ weeks): "
+        + (", ".join(quiet[:10]) + (f" and {len(quiet) - 10} more" if len(quiet) > 10 else "") if quiet else "none"),
+        *(f"{title}: {done} of {people} answered" for title, done, people in f.surveys),
+        "Next: " + ("; ".join(f"{due:%d %b} {s.intent}" for due, s in f.upcoming) or "programme complete"),
     ]
     return Message("\n".join(lines), intent="status")
 

@@ -15,7 +15,7 @@ from bot.models import Cohort, Pair
 from bot.programme import Programme
 
 
-def _active_until(cohort: Cohort):
+def active_until(cohort: Cohort):
     """Pairs are expected to meet until the programme's last step before the follow-up."""
     programme = Programme.from_dict(cohort.programme)
     tz = ZoneInfo(cohort.timezone)
@@ -24,7 +24,7 @@ def _active_until(cohort: Cohort):
 
 
 def sweep(ctx: FlowContext, cohort: Cohort) -> int:
-    until = _active_until(cohort)
+    until = active_until(cohort)
     if until is not None and ctx.now > until:
         return 0
     nudge_after = timedelta(weeks=ctx.options.quiet_nudge_weeks)

@@ -1,0 +1,93 @@
+"""The facilitators' digest: weekly and at milestones, to facilitators and coordinators, with the
+week's meetings, shadowing, quiet pairs, survey completion and what comes next; short enough for
+a phone, and sent once per week however often the job runs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot import enrolment
+from bot.events import Address
+from bot.models import Person
+from harness import PLATFORM, make_harness
+from scheduler.timeline import Timeline, digest_job_id
+
+
+@pytest.fixture
+def h(sqlite_url):
+    harness = make_harness(sqlite_url)
+    with harness.db.session() as s:
+        org = s.get(Person, 1).organisation_id
+        from bot.models import Organisation
+
+        fran = enrolment.person(s, s.get(Organisation, org), Address(PLATFORM, "T1", "fran"), "Fran Facilitator",
+                                harness.clock.now())
+        enrolment.grant(s, s.get(Organisation, org), fran, "facilitator", harness.clock.now())
+    harness.users["fran"] = Address(PLATFORM, "T1", "fran")
+    return harness
+
+
+def digests(h, user: str):
+    return [m for m in h.inbox(user) if m.intent == "digest"]
+
+
+def hold_first_meeting(h) -> None:
+    h.run_step("pairs-announced")
+    h.run_step("buddy-meeting-1")
+    offer = h.last("ben")
+    h.click("ben", next(c for c in offer.choices if c.action == "meeting:slot").label)
+    wakeup = h.core.pending_wakeups()[0]
+    h.clock.set(wakeup.at)
+    h.core.run_wakeup("meeting_check", wakeup.ref_id)
+    h.deliver()
+    _, question = h.group_messages()[-1]
+    h.click("asha", "Yes, we met", message=question)
+    h.deliver()
+
+
+def test_the_weekly_digest_reaches_facilitators_and_coordinators_once_a_week(h):
+    hold_first_meeting(h)
+    assert h.core.send_weekly_digest(h.cohort_id) == 2
+    assert h.core.send_weekly_digest(h.cohort_id) == 2  # asked again the same week...
+    h.deliver()
+    assert len(digests(h, "fran")) == 1 and len(digests(h, "rita")) == 1  # ...still one each
+    text = digests(h, "fran")[0].text
+    lines = text.splitlines()
+    assert lines[0].startswith("Spring 2027: week ")
+    assert "Meetings this week: 1 (all: 1 of 4)" in text
+    assert "Shadowing: manager → clinician 0/1, clinician → manager 0/1" in text
+    assert "Quiet 3+ weeks: none" in text and "Next: " in text
+    assert len(lines) <= 8 and all(len(line) <= 120 for line in lines)  # a phone screen
+    assert not digests(h, "asha")  # participants do not get it
+
+
+def test_quiet_pairs_and_survey_completion_show_weeks_later(h):
+    hold_first_meeting(h)
+    h.run_step("pre-survey")
+    h.deliver()
+    h.clock.advance(timedelta(weeks=4))
+    h.core.send_weekly_digest(h.cohort_id)
+    h.deliver()
+    text = digests(h, "rita")[-1].text
+    assert "Meetings this week: 0 (all: 1 of 4)" in text
+    assert "Quiet 3+ weeks: Ben Okafor and Dr Asha Patel (4 wk)" in text
+    assert "Before we start: 0/2 answered" in text
+
+
+def test_a_milestone_step_sends_a_digest_too(h):
+    h.run_step("launch-workshop")
+    h.deliver()
+    (milestone,) = digests(h, "fran")
+    assert milestone.text.splitlines()[0] == "Spring 2027: after Launch workshop (week 0)"
+
+
+def test_the_timeline_arms_a_weekly_digest_job_per_running_cohort(h):
+    timeline = Timeline(h.core, BackgroundScheduler(timezone="UTC"))
+    timeline.start()
+    try:
+        assert digest_job_id(h.cohort_id) in timeline.cohort_job_ids(h.cohort_id)
+    finally:
+        timeline.shutdown()
