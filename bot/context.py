@@ -25,6 +25,9 @@ class CoreOptions:
     meeting_minutes: int = 45
     quiet_nudge_weeks: int = 3
     quiet_escalate_weeks: int = 5
+    # Stretches every survey's open period: the demo's simulated people answer at demo speed, when
+    # weeks of programme time pass in seconds. None: each survey's own closes_after_days.
+    survey_open_days: int | None = None
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ FLOWS = {
 }
 
 HELP = commands.PARTICIPANT_HELP
-WAKEUP_JOBS = {"meeting_check": meeting.ask_outcome}
+WAKEUP_JOBS = {"meeting_check": meeting.ask_outcome, survey.REMINDER_JOB: survey.remind}
 
 
 class Pairbot:
@@ -267,7 +267,8 @@ class Pairbot:
 
     def pending_wakeups(self) -> list[Wakeup]:
         with self.unit() as ctx:
-            return [Wakeup("meeting_check", ref, at) for ref, at in meeting.pending_checks(ctx)]
+            return [Wakeup("meeting_check", ref, at) for ref, at in meeting.pending_checks(ctx)] + \
+                [Wakeup(survey.REMINDER_JOB, ref, at) for ref, at in survey.pending_reminders(ctx)]
 
     def mark_unreachable(self, address: Address, reason: str) -> None:
         """A person left the workspace or blocked the app: stop sending to them and tell coordinators."""

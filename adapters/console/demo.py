@@ -23,6 +23,7 @@ from adapters.console.simulation import Persona
 from bot import enrolment, migrate
 from bot.capabilities import Capabilities
 from bot.clock import ScaledClock
+from bot.context import CoreOptions
 from bot.core import Pairbot
 from bot.db import Database
 from bot.events import Address
@@ -214,7 +215,8 @@ async def run_demo(out: Callable[[str], None] = print, database: Path = Path(DEM
     featured = set(names) if show_everyone else {"u01", "u02", "u05", "u06", "u07", "coordinator"}
     transcript = Transcript(out, clock, names, featured, transcript_path)
     capabilities = Capabilities({PLATFORM: ConsoleSender.capabilities})
-    core = Pairbot(db, clock, capabilities)
+    # Weeks pass in seconds here, so surveys stay open for the whole run.
+    core = Pairbot(db, clock, capabilities, CoreOptions(survey_open_days=365))
 
     async def deliver(recipient: Recipient, message: Message) -> None:
         transcript.bot_says(recipient, message)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import shlex
 
-from bot.commands import cohorts, pairing, people, privacy, reporting, steering
+from bot.commands import answers, cohorts, pairing, people, privacy, reporting, steering
 from bot.commands.common import Call, CommandSpec, Refusal, roles
 
 __all__ = ["COMMAND_WORDS", "PARTICIPANT_HELP", "REGISTRY", "Call", "CommandSpec", "Refusal", "help_message",
@@ -23,6 +23,7 @@ PARTICIPANT_HELP = (
     "I'm Pairbot, and I help you and your buddy keep meeting. Answer my questions with the buttons "
     "or by typing the number. You can also send:\n"
     "• availability Mon 12:00-14:00, Thu 17:00-18:00 (when you could usually meet)\n"
+    "• my-answers (your survey answers; change one with 'answer pre 3 4' while the survey is open)\n"
     "• my-data (a copy of what I hold about you), forget-me (erase it)\n"
     "• help (this message)"
 )
@@ -42,6 +43,7 @@ REGISTRY: dict[str, CommandSpec] = {
         *steering.COMMANDS,
         *reporting.COMMANDS,
         *privacy.COMMANDS,
+        *answers.COMMANDS,
     )
 }
 # First words that start a command (Teams tells commands from chat by them).

@@ -3,16 +3,108 @@ time in chat. An answer that does not fit is re-asked with what is expected."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
 
 from bot.capabilities import FORMS
 from bot.context import FlowContext
 from bot.flows.base import StepInfo, choice, choices_state, fill
 from bot.messages import Field, Form, Message
-from bot.models import Cohort, Participant, Prompt, SurveyResponse
+from bot.models import Cohort, Delivery, Participant, Prompt, StepRun, SurveyResponse
+from bot.programme import Programme
 from bot.surveys import Item, Survey, get_survey
 
 FLOW = "survey"
+REMINDER_JOB = "survey_reminder"
+
+
+def sent_at(ctx: FlowContext, cohort_id: int, survey: Survey) -> datetime | None:
+    """When the cohort was sent this survey (its programme step ran); None if not yet."""
+    cohort = ctx.session.get(Cohort, cohort_id)
+    steps = [s.id for s in Programme.from_dict(cohort.programme).steps
+             if (s.params.get("survey") or s.intent) == survey.id]
+    return ctx.session.scalar(select(func.min(StepRun.ran_at)).where(StepRun.cohort_id == cohort_id,
+                                                                     StepRun.step_id.in_(steps))) if steps else None
+
+
+def closes_at(ctx: FlowContext, cohort_id: int, survey: Survey) -> datetime | None:
+    sent = sent_at(ctx, cohort_id, survey)
+    days = ctx.options.survey_open_days or survey.closes_after_days
+    return None if sent is None else sent + timedelta(days=days)
+
+
+def _closed(ctx: FlowContext, who: Participant, survey: Survey) -> Message | None:
+    closes = closes_at(ctx, who.cohort_id, survey)
+    if closes is not None and ctx.now >= closes:
+        return Message(f"The {survey.title.lower()} survey closed on {closes:%a %d %b}; your earlier answers stand.",
+                       intent="survey_closed")
+    return None
+
+
+def remind(ctx: FlowContext, participant_id: int) -> int:
+    """Three days on: one reminder for each survey this person has started but not finished."""
+    who = ctx.session.get(Participant, participant_id)
+    if who is None or who.status != "active":
+        return 0
+    sent = 0
+    for prompt in list(ctx.session.scalars(select(Prompt).where(Prompt.participant_id == who.id, Prompt.flow == FLOW,
+                                                                Prompt.status == "open"))):
+        survey = get_survey(prompt.state["survey"])
+        if _next_item(ctx, who, survey) is None or _closed(ctx, who, survey) is not None:
+            continue
+        closes = closes_at(ctx, who.cohort_id, survey)
+        lead = f"A reminder: the {survey.title.lower()} survey is open until {closes:%a %d %b}." if closes else ""
+        if prompt.state.get("mode") == "form":
+            message = Message(f"{lead} It takes two minutes.", form=survey_form(survey), intent="survey_reminder")
+        else:
+            ask = question(ctx, who, survey, lead)
+            message = Message(ask.text, choices=ask.choices, intent="survey_reminder")
+        ctx.send_to(who, message, f"survey:{survey.id}:reminder:{who.id}")
+        sent += 1
+    return sent
+
+
+def pending_reminders(ctx: FlowContext) -> list[tuple[int, datetime]]:
+    """(participant, when) for reminders still to come, so a restart re-arms them."""
+    found = {}
+    for prompt in ctx.session.scalars(select(Prompt).where(Prompt.flow == FLOW, Prompt.status == "open")):
+        survey = get_survey(prompt.state["survey"])
+        due = prompt.created_at + timedelta(days=survey.remind_after_days)
+        key = f"survey:{survey.id}:reminder:{prompt.participant_id}"
+        if due > ctx.now and ctx.session.scalar(select(Delivery.id).where(Delivery.idempotency_key == key)) is None:
+            found[prompt.participant_id] = min(due, found.get(prompt.participant_id, due))
+    return sorted(found.items())
+
+
+def answers_of(ctx: FlowContext, who: Participant) -> list[tuple[Survey, datetime | None, list[tuple[int, Item, str]]]]:
+    """Each survey sent to this person: when it closes, and their answers (number, item, answer)."""
+    mine = {(r.survey, r.item): r for r in ctx.session.scalars(
+        select(SurveyResponse).where(SurveyResponse.participant_id == who.id))}
+    found = []
+    for survey_id in dict.fromkeys(r.survey for r in mine.values()):
+        survey = get_survey(survey_id)
+        rows = [(n, item, str(mine[(survey_id, item.id)].value if mine[(survey_id, item.id)].value is not None
+                            else mine[(survey_id, item.id)].text or "(skipped)"))
+                for n, item in enumerate(survey.items, start=1) if (survey_id, item.id) in mine]
+        found.append((survey, closes_at(ctx, who.cohort_id, survey), rows))
+    return found
+
+
+def change_answer(ctx: FlowContext, who: Participant, survey: Survey, number: int, raw: str) -> Message:
+    """A participant changes one of their answers while the survey is open."""
+    closed = _closed(ctx, who, survey)
+    if closed is not None:
+        return Message(closed.text, intent="error")
+    if not 1 <= number <= len(survey.items):
+        return Message(f"The {survey.title.lower()} survey has questions 1 to {len(survey.items)}.", intent="error")
+    item = survey.items[number - 1]
+    try:
+        value, text = item.parse(raw)
+    except ValueError as problem:
+        return Message(f"'{raw}' is not an answer to '{item.text}'. {problem}", intent="error")
+    _store(ctx, who, survey, item, value, text)
+    return Message(f"Changed: {item.text}: {value if value is not None else text or '(skipped)'}.", intent="answer_changed")
 
 
 def _answered(ctx: FlowContext, participant: Participant, survey: Survey) -> set[str]:
@@ -36,6 +128,7 @@ def start(ctx: FlowContext, cohort: Cohort, participant: Participant, step: Step
     survey = get_survey(step.params.get("survey") or step.intent)
     if _next_item(ctx, participant, survey) is None:
         return 0
+    ctx.wake(REMINDER_JOB, participant.id, ctx.now + timedelta(days=survey.remind_after_days))
     intro = fill(step.text, first_name=participant.person.first_name, cohort=cohort.name, week=step.week)
     key = f"step:{cohort.id}:{step.step_id}:participant:{participant.id}"
     if ctx.capabilities.has(participant.person.platform, FORMS):
@@ -92,6 +185,10 @@ def _store(ctx: FlowContext, who: Participant, survey: Survey, item: Item, value
 
 
 def _answer(ctx: FlowContext, who: Participant, survey: Survey, item: Item, raw: str) -> Message:
+    closed = _closed(ctx, who, survey)
+    if closed is not None:
+        ctx.close_prompts(FLOW, 0, [who.id])
+        return closed
     try:
         value, text = item.parse(raw)
     except ValueError as problem:
@@ -148,6 +245,9 @@ def on_text(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> Me
 def on_form(ctx: FlowContext, who: Participant, form_ref: str, answers) -> Message:
     """A whole form at once: keep every valid answer, name each one that is not."""
     survey = get_survey(form_ref)
+    closed = _closed(ctx, who, survey)
+    if closed is not None:
+        return closed
     problems = []
     already = _answered(ctx, who, survey)
     for item in survey.items:

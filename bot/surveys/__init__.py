@@ -54,6 +54,8 @@ class Survey:
     title: str
     phase: str
     items: tuple[Item, ...]
+    closes_after_days: int = 14  # answers can be given and changed until then
+    remind_after_days: int = 3  # one reminder, to those who have not finished
 
     def item(self, item_id: str) -> Item:
         for item in self.items:
@@ -85,7 +87,8 @@ def default_surveys() -> dict[str, Survey]:
                     scale=raw.get("scale", "") if raw.get("kind", "scale") == "scale" else "",
                 )
             )
-        surveys[survey_id] = Survey(survey_id, spec["title"], spec["phase"], tuple(items))
+        surveys[survey_id] = Survey(survey_id, spec["title"], spec["phase"], tuple(items),
+                                    int(spec.get("closes_after_days", 14)), int(spec.get("remind_after_days", 3)))
     return surveys
 
 
