@@ -8,7 +8,7 @@ import csv
 import os
 import random
 import shutil
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ from bot.db import Database
 from bot.evaluation.report import write_report
 from bot.evaluation.results import cohort_results
 from bot.events import Address, Command, Submitted
-from bot.models import Cohort
+from bot.models import Cohort, Meeting
 from bot.programme import default_programme
 from bot.surveys import get_survey
 from harness import START
@@ -49,8 +49,13 @@ def simulate(url: str, people: int = 16, seed: int = 3, share: bool = True) -> t
         members = [enrolment.enrol(s, cohort, org, enrolment.Enrolee(
             address=Address("slack", "T1", f"U{n:02d}"), name=f"Person {n}",
             role="clinician" if n % 2 else "manager"), clock.now()) for n in range(people)]
-        for a, b in zip(members[::2], members[1::2], strict=True):
-            enrolment.make_pair(s, cohort, [a, b], clock.now())
+        for number, (a, b) in enumerate(zip(members[::2], members[1::2], strict=True)):
+            pair = enrolment.make_pair(s, cohort, [a, b], clock.now())
+            # Buddy meetings held over the weeks (fewer by the later pairs), for the engagement chart.
+            for week in (1, 4, 8, 12)[:4 - number % 3]:
+                held = datetime.combine(START, datetime.min.time(), tzinfo=timezone.utc) + timedelta(weeks=week, days=2)
+                s.add(Meeting(cohort_id=cohort.id, pair_id=pair.id, kind="buddy", status="held", agreed_at=held,
+                              outcome_at=held, created_at=clock.now()))
         cohort.status = "running"
         cohort_id = cohort.id
     pre = get_survey("pre_survey")
@@ -86,6 +91,8 @@ def test_the_figures_link_pre_and_post_per_person_and_split_by_role(cohort):
     assert all(r.changes["everyone"].tested for r in results.items)
     assert sum(r.changes["everyone"].p_value < 0.05 for r in results.items) >= 10  # answers went up
     assert results.engagement.pairs == 8
+    assert results.engagement.meetings_held == 8 * 4 - 3 * 1 - 2 * 2 and results.engagement.meetings_target == 32
+    assert results.engagement.meetings_by_week == {1: 8, 4: 8, 8: 6, 12: 3}
     assert results.engagement.survey_completion == {"Before we start": (16, 16), "At the end of the programme": (14, 16)}
     # Only the three who agreed are quoted.
     assert sorted(text for _, text in results.shared_comments) == [f"Seeing the night shift (person {n})"
@@ -103,7 +110,7 @@ def test_report_files_and_the_summary_in_chat(cohort, tmp_path):
     assert {r["group"] for r in rows} == {"clinicians", "managers", "everyone"}
     assert all(r["p_value"] and r["effect_size_r"] for r in rows if r["group"] == "everyone")
     html = (tmp_path / "out" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 1  # distributions; no meetings logged, so no weekly chart
+    assert html.count("data:image/png;base64,") == 2  # before/after by domain, and meetings per week
     assert "Seeing the night shift (person 0)" in html and "(person 5)" not in html
     text = core.handle(Command(Address("slack", "T1", "URITA"), "report"))[0].text
     assert "items changed for the better" in text and "At the end of the programme: 14 of 16 completed" in text
@@ -156,5 +163,5 @@ def test_the_report_opens_in_headless_chromium_without_errors(cohort, tmp_path):
         browser.close()
     assert problems == []
     assert heading == "Paired learning evaluation: Spring 2027"
-    assert images and all(done and width > 300 for done, width in images)  # the chart drew
+    assert len(images) == 2 and all(done and width > 300 for done, width in images)  # the charts drew
     assert (ARTIFACTS / "evaluation-report.png").stat().st_size > 10_000
