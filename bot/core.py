@@ -38,7 +38,7 @@ FLOWS = {
 }
 
 HELP = commands.PARTICIPANT_HELP
-WAKEUP_JOBS = {"meeting_check": meeting.ask_outcome, survey.REMINDER_JOB: survey.remind}
+WAKEUP_JOBS = {"meeting_check": meeting.ask_outcome}
 
 
 class Pairbot:
@@ -177,7 +177,8 @@ class Pairbot:
             cohort = ctx.session.get(Cohort, cohort_id)
             if cohort is None or cohort.status != "running":
                 return 0
-            return absence.resume_returning(ctx, cohort) + quiet.sweep(ctx, cohort)
+            # Daily: people back from a pause, survey reminders, pairs gone quiet.
+            return absence.resume_returning(ctx, cohort) + survey.remind_due(ctx, cohort) + quiet.sweep(ctx, cohort)
 
     def send_weekly_digest(self, cohort_id: int) -> int:
         """The facilitators' weekly digest (once per programme week, however often it is asked)."""
@@ -267,8 +268,7 @@ class Pairbot:
 
     def pending_wakeups(self) -> list[Wakeup]:
         with self.unit() as ctx:
-            return [Wakeup("meeting_check", ref, at) for ref, at in meeting.pending_checks(ctx)] + \
-                [Wakeup(survey.REMINDER_JOB, ref, at) for ref, at in survey.pending_reminders(ctx)]
+            return [Wakeup("meeting_check", ref, at) for ref, at in meeting.pending_checks(ctx)]
 
     def mark_unreachable(self, address: Address, reason: str) -> None:
         """A person left the workspace or blocked the app: stop sending to them and tell coordinators."""

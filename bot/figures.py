@@ -20,13 +20,13 @@ DIRECTIONS = {"manager_shadows_clinician": "manager → clinician", "clinician_s
 @dataclass(frozen=True)
 class CohortFigures:
     people: dict[str, int]  # participant status -> count
-    pairs: list[Pair]
+    pairs: int
     proposed: int
     meetings_target: int  # per pair
     meetings_held: int
     meetings_held_since: int  # since the `since` asked for (the digest's week)
     shadowing: dict[str, int]  # direction -> pairs that did it
-    quiet: list[tuple[Pair, int]]  # (pair, whole weeks since they last met), quietest first
+    quiet: list[tuple[int, int]]  # (pair id, whole weeks since they last met), quietest first
     surveys: list[tuple[str, int, int]]  # (title, answered, people) for surveys sent so far
     upcoming: list[tuple[datetime, Step]]
 
@@ -34,17 +34,22 @@ class CohortFigures:
     def active(self) -> int:
         return self.people.get("active", 0)
 
+    def quiet_pairs(self, session: Session, limit: int) -> list[tuple[Pair, int]]:
+        """The quietest pairs with their members loaded, for naming them (a few, not thousands)."""
+        return [(session.get(Pair, pair_id), weeks) for pair_id, weeks in self.quiet[:limit]]
 
-def quiet_weeks(pair: Pair, now: datetime) -> int | None:
-    last = pair.last_met_at or pair.introduced_at
+
+def quiet_weeks(last_met_at: datetime | None, introduced_at: datetime | None, now: datetime) -> int | None:
+    last = last_met_at or introduced_at
     return None if last is None else (now - last).days // 7
 
 
 def cohort_figures(session: Session, cohort: Cohort, now: datetime, quiet_after_weeks: int,
                    since: datetime | None = None) -> CohortFigures:
     programme = Programme.from_dict(cohort.programme)
-    pairs = list(session.scalars(select(Pair).where(Pair.cohort_id == cohort.id, Pair.status == "active")
-                                 .order_by(Pair.id)))
+    # Plain columns: a cohort of thousands should not load every pair and member to count them.
+    pairs = session.execute(select(Pair.id, Pair.last_met_at, Pair.introduced_at).where(
+        Pair.cohort_id == cohort.id, Pair.status == "active").order_by(Pair.id)).all()
     proposed = session.scalar(select(func.count()).select_from(Pair).where(
         Pair.cohort_id == cohort.id, Pair.status == "proposed")) or 0
     people = dict(session.execute(select(Participant.status, func.count()).where(
@@ -56,8 +61,9 @@ def cohort_figures(session: Session, cohort: Cohort, now: datetime, quiet_after_
         select(Meeting.direction, func.count(func.distinct(Meeting.pair_id)))
         .where(Meeting.cohort_id == cohort.id, Meeting.kind == "shadowing", Meeting.status == "held")
         .group_by(Meeting.direction)).all())
-    quiet = sorted(((p, w) for p in pairs if (w := quiet_weeks(p, now)) is not None and w >= quiet_after_weeks),
-                   key=lambda pw: (-pw[1], pw[0].id))
+    quiet = sorted(((pid, w) for pid, met, intro in pairs
+                    if (w := quiet_weeks(met, intro, now)) is not None and w >= quiet_after_weeks),
+                   key=lambda pw: (-pw[1], pw[0]))
     ran = set(session.scalars(select(StepRun.step_id).where(StepRun.cohort_id == cohort.id)))
     answered = dict(session.execute(
         select(SurveyResponse.survey, func.count(func.distinct(SurveyResponse.participant_id)))
@@ -71,6 +77,6 @@ def cohort_figures(session: Session, cohort: Cohort, now: datetime, quiet_after_
                 seen.add(survey.id)
                 surveys.append((survey.title, answered.get(survey.id, 0), people.get("active", 0)))
     upcoming = [(due, s) for due, s in programme.timeline(cohort.start_date, cohort.timezone) if s.id not in ran]
-    return CohortFigures(people, pairs, proposed, programme.meetings_target, len(held),
+    return CohortFigures(people, len(pairs), proposed, programme.meetings_target, len(held),
                          sum(1 for at in held if at is not None and at >= since), shadowing, quiet, surveys,
                          upcoming[:3])

@@ -37,18 +37,18 @@ def test_one_reminder_after_three_days_only_to_those_not_finished(h):
     h.run_step("pre-survey")
     h.deliver()
     answer_all(h, "asha")
-    (wakeup,) = h.core.pending_wakeups()  # Ben's; Asha has finished
-    assert wakeup.job == "survey_reminder" and wakeup.at == h.clock.now() + timedelta(days=3)
-    h.clock.advance(timedelta(days=3))
-    assert h.core.run_wakeup(wakeup.job, wakeup.ref_id) == 1
+    h.clock.advance(timedelta(days=2, hours=23))
+    assert h.core.sweep_quiet_pairs(h.cohort_id) == 0  # the daily sweep: not yet
+    h.clock.advance(timedelta(hours=1))
+    assert h.core.sweep_quiet_pairs(h.cohort_id) == 1
     h.deliver()
     assert h.last("ben").intent == "survey_reminder" and "open until" in h.last("ben").text
     assert not any(m.intent == "survey_reminder" for m in h.inbox("asha"))
-    # Run again (a retried job, a restart): still one reminder.
-    h.core.run_wakeup(wakeup.job, wakeup.ref_id)
+    # The next day's sweep (or a retried one): still one reminder.
+    h.clock.advance(timedelta(days=1))
+    h.core.sweep_quiet_pairs(h.cohort_id)
     h.deliver()
     assert sum(m.intent == "survey_reminder" for m in h.inbox("ben")) == 1
-    assert all(w.job != "survey_reminder" for w in h.core.pending_wakeups())
 
 
 def test_answers_can_be_seen_and_changed_until_the_survey_closes(h):

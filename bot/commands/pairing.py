@@ -7,7 +7,10 @@ from itertools import combinations
 
 from sqlalchemy import select
 
-from bot import matching
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot import matching
 from bot.commands.common import (
     Call, CommandSpec, Refusal, current_pair, done, find_cohort, find_pair, find_participant, need, options,
     pair_label,
@@ -23,6 +26,14 @@ DEPARTMENT_MODES = ("same", "different", "any")
 DEFAULT_INTRO = "Hello {first_name}! For {cohort} you are paired with {buddy_names}. Say hello and find a time to meet."
 
 
+def _matching():
+    """bot.matching, imported when pairs are made: numpy and scipy need not load in every process
+    that imports the commands (the delivery worker, the console)."""
+    from bot import matching
+
+    return matching
+
+
 # --- what matching works from ------------------------------------------------------------------------
 def _emails(call: Call) -> dict[str, int]:
     rows = call.session.execute(select(Person.email, Person.id).where(
@@ -31,6 +42,7 @@ def _emails(call: Call) -> dict[str, int]:
 
 
 def _candidate(member: Participant, by_email: dict[str, int]) -> matching.Candidate:
+    matching = _matching()
     return matching.Candidate(
         id=member.person_id, role=member.role, name=member.person.name, profession=member.profession,
         site=member.site, department=member.department, grade=member.grade,
@@ -41,6 +53,7 @@ def _candidate(member: Participant, by_email: dict[str, int]) -> matching.Candid
 def _rules(call: Call, cohort: Cohort, leaving: set[int] = frozenset()) -> matching.Rules:
     """Exclusions the coordinator set, and everyone who was ever buddied with someone (in earlier
     cohorts, or in a pair of this cohort that has ended)."""
+    matching = _matching()
     exclusions = frozenset(frozenset(pair) for pair in cohort.settings.get("exclusions", []))
     earlier = set()
     pairs = call.session.scalars(
@@ -56,10 +69,12 @@ def _rules(call: Call, cohort: Cohort, leaving: set[int] = frozenset()) -> match
 
 
 def _weights(cohort: Cohort) -> matching.Weights:
+    matching = _matching()
     return matching.Weights(department_mode=cohort.settings.get("department_mode", "different"))
 
 
 def _check_group(call: Call, cohort: Cohort, members: list[Participant], leaving: set[int] = frozenset()) -> None:
+    matching = _matching()
     by_email = _emails(call)
     rules = _rules(call, cohort, leaving)
     candidates = [_candidate(m, by_email) for m in members]
@@ -128,6 +143,7 @@ def _new_pair(call: Call, cohort: Cohort, members: list[Participant], status: st
 
 # --- commands ----------------------------------------------------------------------------------------
 def _propose(call: Call) -> Message:
+    matching = _matching()
     words, opts = options(call.args, ("department", "seed"))
     cohort = find_cohort(call, " ".join(words) or None)
     if "department" in opts:

@@ -25,16 +25,16 @@ def _quiet_since(ctx, pair: Pair):
 def _cohort_status(call: Call, cohort: Cohort) -> Message:
     weeks = call.ctx.options.quiet_nudge_weeks
     f = cohort_figures(call.session, cohort, call.ctx.now, weeks)
-    quiet = [pair_label(p) for p, _ in f.quiet]
+    quiet = [pair_label(p) for p, _ in f.quiet_pairs(call.session, 10)]
     lines = [
         f"{cohort.name} ({cohort.status}), starts {cohort.start_date:%d %b %Y}",
         f"People: {f.active} active" + "".join(f", {f.people[s]} {s}" for s in ("paused", "removed") if f.people.get(s)),
-        f"Pairs: {len(f.pairs)}" + (f" (+{f.proposed} proposed)" if f.proposed else ""),
-        f"Buddy meetings held: {f.meetings_held} of {f.meetings_target * len(f.pairs)} ({f.meetings_target} per pair)",
-        "Shadowing: " + ", ".join(f"{label} {f.shadowing.get(key, 0)} of {len(f.pairs)}"
+        f"Pairs: {f.pairs}" + (f" (+{f.proposed} proposed)" if f.proposed else ""),
+        f"Buddy meetings held: {f.meetings_held} of {f.meetings_target * f.pairs} ({f.meetings_target} per pair)",
+        "Shadowing: " + ", ".join(f"{label} {f.shadowing.get(key, 0)} of {f.pairs}"
                                   for key, label in DIRECTIONS.items()),
         f"Quiet pairs (no meeting for {weeks}+ weeks): "
-        + (", ".join(quiet[:10]) + (f" and {len(quiet) - 10} more" if len(quiet) > 10 else "") if quiet else "none"),
+        + (", ".join(quiet) + (f" and {len(f.quiet) - 10} more" if len(f.quiet) > 10 else "") if quiet else "none"),
         *(f"{title}: {done} of {people} answered" for title, done, people in f.surveys),
         "Next: " + ("; ".join(f"{due:%d %b} {s.intent}" for due, s in f.upcoming) or "programme complete"),
     ]

@@ -19,8 +19,8 @@ QUIET_SHOWN = 5
 def digest(ctx: FlowContext, cohort: Cohort, heading: str) -> Message:
     f = cohort_figures(ctx.session, cohort, ctx.now, ctx.options.quiet_nudge_weeks,
                        since=ctx.now - timedelta(weeks=1))
-    pairs = len(f.pairs)
-    quiet = [f"{names(pair_members(p))} ({weeks} wk)" for p, weeks in f.quiet[:QUIET_SHOWN]]
+    pairs = f.pairs
+    quiet = [f"{names(pair_members(p))} ({weeks} wk)" for p, weeks in f.quiet_pairs(ctx.session, QUIET_SHOWN)]
     if len(f.quiet) > QUIET_SHOWN:
         quiet.append(f"{len(f.quiet) - QUIET_SHOWN} more")
     lines = [

@@ -16,7 +16,6 @@ from bot.programme import Programme
 from bot.surveys import Item, Survey, get_survey
 
 FLOW = "survey"
-REMINDER_JOB = "survey_reminder"
 
 
 def sent_at(ctx: FlowContext, cohort_id: int, survey: Survey) -> datetime | None:
@@ -65,16 +64,24 @@ def remind(ctx: FlowContext, participant_id: int) -> int:
     return sent
 
 
-def pending_reminders(ctx: FlowContext) -> list[tuple[int, datetime]]:
-    """(participant, when) for reminders still to come, so a restart re-arms them."""
-    found = {}
-    for prompt in ctx.session.scalars(select(Prompt).where(Prompt.flow == FLOW, Prompt.status == "open")):
+def remind_due(ctx: FlowContext, cohort: Cohort) -> int:
+    """Run by the cohort's daily sweep: a reminder to each person whose survey has waited
+    `remind_after_days` unfinished, once (the delivery key makes a second one a no-op)."""
+    waiting = {}
+    for prompt in ctx.session.scalars(select(Prompt).join(Participant, Participant.id == Prompt.participant_id)
+                                      .where(Participant.cohort_id == cohort.id, Participant.status == "active",
+                                             Prompt.flow == FLOW, Prompt.status == "open")):
         survey = get_survey(prompt.state["survey"])
-        due = prompt.created_at + timedelta(days=survey.remind_after_days)
-        key = f"survey:{survey.id}:reminder:{prompt.participant_id}"
-        if due > ctx.now and ctx.session.scalar(select(Delivery.id).where(Delivery.idempotency_key == key)) is None:
-            found[prompt.participant_id] = min(due, found.get(prompt.participant_id, due))
-    return sorted(found.items())
+        if prompt.created_at + timedelta(days=survey.remind_after_days) <= ctx.now:
+            waiting[f"survey:{survey.id}:reminder:{prompt.participant_id}"] = prompt.participant_id
+    if not waiting:
+        return 0
+    done = set()
+    keys = list(waiting)
+    for start in range(0, len(keys), 500):
+        done.update(ctx.session.scalars(select(Delivery.idempotency_key).where(
+            Delivery.idempotency_key.in_(keys[start:start + 500]))))
+    return sum(remind(ctx, pid) for pid in sorted({p for k, p in waiting.items() if k not in done}))
 
 
 def answers_of(ctx: FlowContext, who: Participant) -> list[tuple[Survey, datetime | None, list[tuple[int, Item, str]]]]:
@@ -128,7 +135,6 @@ def start(ctx: FlowContext, cohort: Cohort, participant: Participant, step: Step
     survey = get_survey(step.params.get("survey") or step.intent)
     if _next_item(ctx, participant, survey) is None:
         return 0
-    ctx.wake(REMINDER_JOB, participant.id, ctx.now + timedelta(days=survey.remind_after_days))
     intro = fill(step.text, first_name=participant.person.first_name, cohort=cohort.name, week=step.week)
     key = f"step:{cohort.id}:{step.step_id}:participant:{participant.id}"
     if ctx.capabilities.has(participant.person.platform, FORMS):
