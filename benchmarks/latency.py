@@ -95,20 +95,27 @@ async def run_phases(http: aiohttp.ClientSession, urls: Mapping[str, str],
                      makers: Mapping[str, Callable[[], Request]], levels: tuple[int, ...], apps: tuple[str, ...],
                      args: argparse.Namespace, settle: Callable[[], Awaitable[None]]) -> list[Phase]:
     """Each kind of request (the keys of `makers`; "" where there is one kind), at each concurrency
-    level, against each app: `args.warmup` untimed requests, background work left to settle and a
-    full garbage collection, then `args.requests` timed ones, whose line is printed as it ends."""
+    level, against each app: `args.warmup` untimed requests, then `args.requests` timed ones in
+    `args.rounds` rounds that alternate the apps (A B, B A, ...), so a slow spell of the machine
+    lands on both rather than on whichever app ran then. Before each round, background work is
+    left to settle and a full garbage collection is run. Each app's line is printed at the end."""
     phases: list[Phase] = []
+    rounds = max(1, min(getattr(args, "rounds", 1), args.requests // 2))
+    shares = [args.requests // rounds + (1 if r < args.requests % rounds else 0) for r in range(rounds)]
     for kind, make_request in makers.items():
         for level in levels:
+            timed = {app: Phase(app, level, kind) for app in apps}
             for app in apps:
                 await drive(http, urls[app], make_request, args.warmup, level, None)
                 await settle()
-                gc.collect()  # a full collection owed to earlier phases' garbage lands in neither
-                phase = Phase(app, level, kind)
-                await drive(http, urls[app], make_request, args.requests, level, phase)
-                phases.append(phase)
-                print(phase.line(), flush=True)
-                await settle()
+            for number, share in enumerate(shares):
+                for app in apps if number % 2 == 0 else tuple(reversed(apps)):
+                    gc.collect()  # a full collection owed to earlier rounds' garbage lands in neither
+                    await drive(http, urls[app], make_request, share, level, timed[app])
+                    await settle()
+            for app in apps:
+                phases.append(timed[app])
+                print(timed[app].line(), flush=True)
     return phases
 
 
@@ -221,10 +228,14 @@ def main(run: Callable[[argparse.Namespace], Awaitable[int]], doc: str, requests
                         help=f"timed requests per {per} (default {requests})")
     parser.add_argument("--warmup", type=int, default=50,
                         help="untimed requests before each timed phase, at its concurrency (default 50)")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="rounds the timed requests are split into, alternating the apps (default 4)")
     args = parser.parse_args()
     if args.requests < 2:
         parser.error("--requests must be at least 2 (quantiles need two figures)")
     if args.warmup < 0:
         parser.error("--warmup must not be negative")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     sys.exit(asyncio.run(run(args)))
 

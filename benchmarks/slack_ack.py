@@ -13,8 +13,10 @@ own aiohttp server, receiving the same signed requests.
 
 Timed: from just before the POST (body built and signed) to the end of the response, i.e. the ack
 as Slack sees it, at concurrency 1 and 50 (50 requests kept in flight over one ClientSession). The
-client, both servers and the fake share one event loop, as in the scenario tests. Background work
-is left to settle between phases, and a full garbage collection is run before each timed phase.
+client, both servers and the fake share one event loop, as in the scenario tests. The timed requests
+are split into --rounds rounds (default 4) that alternate the two apps (A B, B A, ...), so a slow
+spell of the machine falls on both; background work is left to settle and a full garbage
+collection is run before each round.
 p50 / p99 come from statistics.quantiles(n=100, inclusive). The last line carries the figures.
 Targets: Pairbot's p99 under 1.5x the bare app's and under 100 ms at 50 concurrent requests.
 Exits 1 if any response was not HTTP 200.

@@ -19,8 +19,10 @@ activities (so its reply goes to the same fake connector over HTTP).
 
 Timed: from just before the POST (activity built and serialised) to the end of the response, at
 concurrency 1 and 10 (10 requests kept in flight over one ClientSession). The client, both servers
-and the fake share one event loop, as in the scenario tests. Background work is left to settle
-between phases, and a full garbage collection is run before each timed phase.
+and the fake share one event loop, as in the scenario tests. The timed requests
+are split into --rounds rounds (default 4) that alternate the two apps (A B, B A, ...), so a slow
+spell of the machine falls on both; background work is left to settle and a full garbage
+collection is run before each round.
 p50 / p99 come from statistics.quantiles(n=100, inclusive). The last line carries the figures.
 Target: Pairbot's p99 under 1.5x the bare bot's.
 Exits 1 if any response was not HTTP 201.
