@@ -64,8 +64,12 @@ class Staff:
 
     @classmethod
     def from_settings(cls, settings) -> "Staff":
-        emails = lambda names: frozenset(n.strip().lower() for n in names if "@" in n)  # noqa: E731
-        return cls(settings.name, emails(settings.coordinators), emails(settings.facilitators))
+        """From [organisation]: Teams knows people by email only, so Slack user ids are left out."""
+        return cls(settings.name, _emails(settings.coordinators), _emails(settings.facilitators))
+
+
+def _emails(names: list[str]) -> frozenset[str]:
+    return frozenset(n.strip().lower() for n in names if "@" in n)
 
 
 @dataclass

@@ -11,13 +11,13 @@ import shlex
 
 from bot.commands import answers, cohorts, pairing, people, privacy, reporting, steering
 from bot.commands.common import Call, CommandSpec, Refusal, roles
-
-__all__ = ["COMMAND_WORDS", "PARTICIPANT_HELP", "REGISTRY", "Call", "CommandSpec", "Refusal", "help_message",
-           "roles", "run"]
 from bot.context import FlowContext
 from bot.events import Command
 from bot.messages import Message
 from bot.models import Person
+
+__all__ = ["COMMAND_WORDS", "PARTICIPANT_HELP", "REGISTRY", "Call", "CommandSpec", "Refusal", "help_message",
+           "roles", "run"]
 
 PARTICIPANT_HELP = (
     "I'm Pairbot, and I help you and your buddy keep meeting. Answer my questions with the buttons "
