@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from bot import commands, enrolment, overview
 from bot.capabilities import Capabilities
 from bot.clock import Clock
-from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler
+from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler, address_of
 from bot.db import Database, insert_for
 from bot.events import Address, Clicked, Command, InboundEvent, Joined, Profile, Said, Submitted, Upload
 from bot.flows import absence, contract, digest, group_meeting, meeting, profile, project, quiet, reflection, survey
@@ -160,9 +160,8 @@ class Pairbot:
                 ctx.session.flush()
                 run.recipients = fan_out(ctx, cohort, step)
                 if step.intent in digest.MILESTONES:
-                    week = Programme.from_dict(cohort.programme).step(step_id).week
                     digest.send(ctx, cohort, f"after {step.params.get('title') or step.intent.replace('_', ' ')} "
-                                             f"(week {week})", f"digest:{cohort_id}:milestone:{step_id}")
+                                             f"(week {step.week})", f"digest:{cohort_id}:milestone:{step_id}")
                 log.info("cohort %s step %s (%s) reached %s", cohort_id, step_id, step.intent, run.recipients)
                 return run.recipients
         except IntegrityError:
@@ -202,9 +201,7 @@ class Pairbot:
                 for profile in people:
                     who = enrolment.person(ctx.session, org, profile.address, profile.name, ctx.now, profile.email,
                                            profile.timezone)
-                    if enrolment.grant(ctx.session, org, who, role, ctx.now):
-                        ctx.session.add(AuditEntry(organisation_id=org.id, actor="install", action=f"{role} add",
-                                                   detail=profile.address.key(), at=ctx.now))
+                    _grant_at_install(ctx, org, who, role)
 
     def arrived(self, profile: Profile, organisation_name: str, coordinators: frozenset[str] = frozenset(),
                 facilitators: frozenset[str] = frozenset()) -> None:
@@ -229,9 +226,7 @@ class Pairbot:
             if first and not coordinators:
                 grants.append("coordinator")
             for role in grants:
-                if enrolment.grant(ctx.session, org, who, role, ctx.now):
-                    ctx.session.add(AuditEntry(organisation_id=org.id, actor="install", action=f"{role} add",
-                                               detail=f"{profile.name} ({address.key()})", at=ctx.now))
+                _grant_at_install(ctx, org, who, role)
 
     def operate(self, text: str, uploads: tuple[Upload, ...] = (), organisation: str | None = None,
                 operator: str = "operator") -> Message:
@@ -283,6 +278,13 @@ class Pairbot:
                     ctx.tell_coordinators(cohort, f"I can no longer reach {person.name} ({reason}). Their pair "
                                                   f"carries on; you may want to get in touch.",
                                           key=f"unreachable:{person.id}:{participant.cohort_id}")
+
+
+def _grant_at_install(ctx: FlowContext, org: Organisation, who: Person, role: str) -> None:
+    """A role the install or the config gives, audited the first time."""
+    if enrolment.grant(ctx.session, org, who, role, ctx.now):
+        ctx.session.add(AuditEntry(organisation_id=org.id, actor="install", action=f"{role} add",
+                                   detail=f"{who.name} ({address_of(who).key()})", at=ctx.now))
 
 
 def _delivered(ctx: FlowContext, who: Address, delivery_key: str) -> Message | None:

@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.models import Cohort, Meeting, Pair, Participant, StepRun, SurveyResponse
-from bot.programme import Programme, Step
+from bot.programme import SHADOWING_DIRECTIONS, SURVEY_INTENTS, Programme, Step
 from bot.surveys import get_survey
 
-SURVEY_INTENTS = ("pre_survey", "fit_check", "pulse", "post_survey", "follow_up")
-DIRECTIONS = {"manager_shadows_clinician": "manager → clinician", "clinician_shadows_manager": "clinician → manager"}
+# How each shadowing direction reads in a message.
+DIRECTIONS = {d: " → ".join(d.split("_shadows_")) for d in SHADOWING_DIRECTIONS}
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter, defaultdict
-from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -14,13 +13,8 @@ from bot.commands.common import Call, CommandSpec, find_cohort, find_pair, named
 from bot.context import pair_members
 from bot.messages import Document, Message
 from bot.models import Cohort, Meeting, Pair, PairMember, Participant, Reflection, Rsvp, SurveyResponse
-from bot.figures import DIRECTIONS, cohort_figures
+from bot.figures import DIRECTIONS, cohort_figures, quiet_weeks
 from bot.programme import Programme
-
-def _quiet_since(ctx, pair: Pair):
-    last = pair.last_met_at or pair.introduced_at
-    return None if last is None else ctx.now - last
-
 
 def _cohort_status(call: Call, cohort: Cohort) -> Message:
     weeks = call.ctx.options.quiet_nudge_weeks
@@ -52,7 +46,7 @@ def _pair_status(call: Call, cohort: Cohort, pair: Pair) -> Message:
             select(SurveyResponse.participant_id, SurveyResponse.survey)
             .where(SurveyResponse.participant_id.in_([m.id for m in members]))):
         surveys[participant_id].add(survey)
-    quiet = _quiet_since(call.ctx, pair)
+    quiet = quiet_weeks(pair.last_met_at, pair.introduced_at, call.ctx.now)
     lines = [
         f"{pair_label(pair)} ({pair.status}) in {cohort.name}",
         *(f"• {m.person.name}: {m.role}{', ' + m.profession if m.profession else ''}, {m.status}"
@@ -65,8 +59,8 @@ def _pair_status(call: Call, cohort: Cohort, pair: Pair) -> Message:
                                   for key, label in DIRECTIONS.items()),
         f"Last met: {pair.last_met_at:%d %b %Y}" if pair.last_met_at else "Not met yet",
     ]
-    if quiet is not None and quiet >= timedelta(weeks=call.ctx.options.quiet_nudge_weeks):
-        lines.append(f"Quiet for {quiet.days // 7} weeks" + (f"; nudged {pair.nudged_at:%d %b}" if pair.nudged_at else ""))
+    if quiet is not None and quiet >= call.ctx.options.quiet_nudge_weeks:
+        lines.append(f"Quiet for {quiet} weeks" + (f"; nudged {pair.nudged_at:%d %b}" if pair.nudged_at else ""))
     return Message("\n".join(line for line in lines if line), intent="status")
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.evaluation.stats import Change, compare
 from bot.models import Cohort, ErasedCount, Meeting, Pair, Participant, Project, Rsvp, StepRun, SurveyResponse
-from bot.programme import Programme
+from bot.programme import SHADOWING_DIRECTIONS, SURVEY_INTENTS, Programme
 from bot.surveys import Item, get_survey
 
 PRE, POST = "pre_survey", "post_survey"
@@ -95,7 +95,7 @@ def _engagement(session: Session, cohort: Cohort, answers: dict, roles: dict[int
     meetings = list(session.scalars(select(Meeting).where(Meeting.cohort_id == cohort.id)))
     held = [m for m in meetings if m.kind == "buddy" and m.status == "held"]
     shadowing = Counter()
-    for direction in ("manager_shadows_clinician", "clinician_shadows_manager"):
+    for direction in SHADOWING_DIRECTIONS:
         shadowing[direction] = len({m.pair_id for m in meetings if m.kind == "shadowing" and m.status == "held"
                                     and m.direction == direction})
     # People who asked to be forgotten still count, anonymously.
@@ -112,7 +112,7 @@ def _engagement(session: Session, cohort: Cohort, answers: dict, roles: dict[int
     active = len(roles)
     completion = {}
     for step in programme.steps:
-        if step.intent in ("pre_survey", "fit_check", "pulse", "post_survey", "follow_up") and step.id in ran:
+        if step.intent in SURVEY_INTENTS and step.id in ran:
             survey = get_survey(step.params.get("survey") or step.intent)
             required = [i.id for i in survey.items if not i.optional]
             done = sum(1 for pid in roles if all(pid in answers.get((survey.id, i), {}) for i in required))
