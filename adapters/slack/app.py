@@ -21,6 +21,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from adapters import uploads
 from adapters.slack import inbound, render
 from adapters.slack.installs import (ROTATE_MINUTES_BEFORE_EXPIRY, FixedToken, InstalledTokens,
                                      ThreadedInstallationStore, ThreadedStateStore)
@@ -38,7 +39,6 @@ SOMETHING_WENT_WRONG = Message("Sorry, something went wrong on my side and nothi
 # files:read fetches a CSV sent with 'import'; files:write sends the 'export' CSV.
 BOT_SCOPES = ("chat:write", "commands", "files:read", "files:write", "im:history", "im:write", "mpim:write",
               "users:read", "users:read.email")
-MAX_UPLOAD_BYTES = 2_000_000  # a CSV of 5,000 people is well under this
 BULK_LOOKUP_FROM = 20  # more emails than this: one users.list walk instead of one lookup each
 COMMAND = "/pairbot"
 BOT_EVENTS = ("app_home_opened", "message.im")
@@ -226,13 +226,13 @@ class Listeners:
 
     async def _command(self, client, command: Command, files: list) -> list[Message]:
         """A command with its files fetched and the people it names looked up."""
-        uploads = []
+        fetched = []
         for shared in files:
             upload = await self._download(client, shared)
             if isinstance(upload, str):
                 return [Message(upload, intent="error")]
-            uploads.append(upload)
-        emails = [e for u in uploads for e in inbound.mentioned_emails(" ".join(re.split(r"[,;\t\"']", u.text)))]
+            fetched.append(upload)
+        emails = [e for u in fetched for e in inbound.mentioned_emails(" ".join(re.split(r"[,;\t\"']", u.text)))]
         if len(emails) > BULK_LOOKUP_FROM:
             people, unknown = await look_up_emails(client, command.who.workspace, emails)
             named, not_found = await look_up_people(client, command.who.workspace, command.text)
@@ -241,27 +241,15 @@ class Listeners:
             people, unknown = await look_up_people(client, command.who.workspace,
                                                    " ".join([command.text, *emails]))
         return await self.handle(Command(command.who, command.text, event_id=command.event_id, people=people,
-                                         unknown=unknown, uploads=tuple(uploads)))
+                                         unknown=unknown, uploads=tuple(fetched)))
 
     async def _download(self, client: AsyncWebClient, shared: dict) -> Upload | str:
-        """A file someone sent, as text; or what is wrong with it, in words."""
+        """A file someone sent, as text (its private URL takes the bot token); or what is wrong."""
         name = shared.get("name") or "the file"
-        if int(shared.get("size") or 0) > MAX_UPLOAD_BYTES:
-            return f"{name} is larger than {MAX_UPLOAD_BYTES // 1_000_000} MB; split it into smaller files."
-        try:
-            async with self.session.get(shared["url_private_download"], allow_redirects=False,
-                                        headers={"Authorization": f"Bearer {client.token}"}) as response:
-                if response.status != 200:
-                    return f"I couldn't fetch {name} from Slack (HTTP {response.status}); please send it again."
-                data = await response.content.read(MAX_UPLOAD_BYTES + 1)
-        except aiohttp.ClientError as problem:
-            return f"I couldn't fetch {name} from Slack ({problem.__class__.__name__}); please send it again."
-        if len(data) > MAX_UPLOAD_BYTES:
-            return f"{name} is larger than {MAX_UPLOAD_BYTES // 1_000_000} MB; split it into smaller files."
-        try:
-            return Upload(name, data.decode("utf-8-sig"))
-        except UnicodeDecodeError:
-            return f"{name} is not a text file: save it as 'CSV UTF-8' and send it again."
+        if int(shared.get("size") or 0) > uploads.MAX_UPLOAD_BYTES:
+            return uploads.too_big(name)
+        return await uploads.fetch_text(self.session, name, shared["url_private_download"], "Slack",
+                                        headers={"Authorization": f"Bearer {client.token}"})
 
     async def _send_document(self, client: AsyncWebClient, user: str, reply: Message, channel: str = "") -> None:
         try:

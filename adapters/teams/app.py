@@ -18,6 +18,7 @@ from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnCon
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ConversationReference
 
+from adapters import uploads
 from adapters.teams import conversations, inbound, render
 from bot.capabilities import FORMS
 from bot.config import TeamsSettings
@@ -35,7 +36,6 @@ SOMETHING_WENT_WRONG = Message("Sorry, something went wrong on my side and nothi
 BUSY = {412, 429, 500, 502, 503, 504}
 # The person removed or blocked the app, or the conversation no longer exists.
 GONE = {403, 404}
-MAX_UPLOAD_BYTES = 2_000_000  # a CSV of 5,000 people is well under this
 FILE_CONSENT = "application/vnd.microsoft.teams.card.file.consent"
 FILE_INFO = "application/vnd.microsoft.teams.card.file.info"
 FILE_CONSENT_INVOKE = "fileConsent/invoke"
@@ -224,12 +224,13 @@ class PairbotTeamsBot:
         event = inbound.event(raw)
         if event is None:
             return
-        if isinstance(event, Command) and inbound.attached_files(raw):
-            uploads = await _download(inbound.attached_files(raw))
-            if isinstance(uploads, str):
-                await turn_context.send_activity(_activity(Message(uploads, intent="error")))
+        files = inbound.attached_files(raw) if isinstance(event, Command) else []
+        if files:
+            fetched = await _download(files)
+            if isinstance(fetched, str):
+                await turn_context.send_activity(_activity(Message(fetched, intent="error")))
                 return
-            event = dataclasses.replace(event, uploads=uploads)
+            event = dataclasses.replace(event, uploads=fetched)
         value = raw.get("value") if isinstance(raw.get("value"), dict) else None
         # One unit of work: the answer, and the card it answers (the core also marks the person
         # reachable again).
@@ -303,24 +304,16 @@ class PairbotTeamsBot:
 
 
 async def _download(files: list[tuple[str, str]]) -> tuple[Upload, ...] | str:
-    """The files sent with a command, as text; or what is wrong with one, in words."""
-    uploads = []
+    """The files sent with a command, as text (Teams' download URLs need no token); or what is
+    wrong with one."""
+    fetched = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         for name, url in files:
-            try:
-                async with session.get(url) as response:
-                    if response.status != 200:
-                        return f"I couldn't fetch {name} from Teams (HTTP {response.status}); please send it again."
-                    data = await response.content.read(MAX_UPLOAD_BYTES + 1)
-            except aiohttp.ClientError as problem:
-                return f"I couldn't fetch {name} from Teams ({problem.__class__.__name__}); please send it again."
-            if len(data) > MAX_UPLOAD_BYTES:
-                return f"{name} is larger than {MAX_UPLOAD_BYTES // 1_000_000} MB; split it into smaller files."
-            try:
-                uploads.append(Upload(name, data.decode("utf-8-sig")))
-            except UnicodeDecodeError:
-                return f"{name} is not a text file: save it as 'CSV UTF-8' and send it again."
-    return tuple(uploads)
+            upload = await uploads.fetch_text(session, name, url, "Teams")
+            if isinstance(upload, str):
+                return upload
+            fetched.append(upload)
+    return tuple(fetched)
 
 
 def _document_offer(reply: Message, event) -> Activity:
