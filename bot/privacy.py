@@ -10,7 +10,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Text, cast, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.context import address_of
@@ -69,10 +69,19 @@ def personal_data(session: Session, person: Person) -> dict[str, Any]:
                            for a in session.scalars(select(SurveyResponse).where(
                                SurveyResponse.participant_id.in_(ids)).order_by(SurveyResponse.id))],
         "messages_sent_to_you": [{"text": d.message.get("text", ""), "status": d.status, "sent_at": _plain(d.sent_at)}
-                                 for d in session.scalars(select(Delivery).order_by(Delivery.id))
+                                 for d in _deliveries_naming(session, person)
                                  if address in d.recipient.get("members", [])],
         "audit_entries": [_row(e, "actor", "action", "detail", "at") for e in _audit_about(session, person)],
     }
+
+
+def _deliveries_naming(session: Session, person: Person) -> list[Delivery]:
+    """Messages to or about the person: the database finds those whose stored JSON holds one of
+    their identifiers (as JSON writes it), rather than every message being read here."""
+    needles = [json.dumps(i)[1:-1] for i in _identifiers(person)]
+    stored = cast(Delivery.recipient, Text) + cast(Delivery.message, Text)
+    return list(session.scalars(select(Delivery).where(or_(*(stored.contains(n, autoescape=True) for n in needles)))
+                                .order_by(Delivery.id)))
 
 
 def _question(survey: str, item: str) -> str:
@@ -138,7 +147,7 @@ def erase(session: Session, person: Person, now: datetime) -> dict[str, int]:
 
     # Messages: those to them go; others that name them are redacted.
     gone = 0
-    for delivery in list(session.scalars(select(Delivery))):
+    for delivery in _deliveries_naming(session, person):
         if address in delivery.recipient.get("members", []):
             session.delete(delivery)
             gone += 1
