@@ -65,20 +65,26 @@ class FlowContext:
     wakeups: list[Wakeup] = field(default_factory=list)
     # Cohorts whose timeline must be re-armed after the commit (started, paused, resumed, shifted).
     cohorts_changed: set[int] = field(default_factory=set)
+    # Chat questions sent in this unit (a question may have to wait its turn: bot/focus.py), and the
+    # participants whose questions were answered or closed (their next question may go out).
+    questions: list[tuple[outbox.Outgoing, Prompt]] = field(default_factory=list)
+    answered_participants: set[int] = field(default_factory=set)
 
     # --- sending -----------------------------------------------------------------------------
     def send_to(self, participant: Participant, message: Message, key: str, cohort_id: int | None = None,
-                available_at: datetime | None = None) -> None:
-        self.outgoing.append(
-            outbox.Outgoing(
-                key=key,
-                recipient=Recipient.person(address_of(participant.person)),
-                message=message,
-                cohort_id=cohort_id if cohort_id is not None else participant.cohort_id,
-                intent=message.intent,
-                available_at=available_at,
-            )
+                available_at: datetime | None = None, asks: Prompt | None = None) -> None:
+        """Queue a message to one participant; `asks` is the question it puts to them, if any."""
+        item = outbox.Outgoing(
+            key=key,
+            recipient=Recipient.person(address_of(participant.person)),
+            message=message,
+            cohort_id=cohort_id if cohort_id is not None else participant.cohort_id,
+            intent=message.intent,
+            available_at=available_at,
         )
+        self.outgoing.append(item)
+        if asks is not None:
+            self.questions.append((item, asks))
 
     def send_to_person(self, person: Person, message: Message, key: str, cohort_id: int | None) -> None:
         self.outgoing.append(
@@ -116,6 +122,9 @@ class FlowContext:
 
     def flush(self) -> int:
         """Write the outgoing deliveries into the outbox (same transaction as the state change)."""
+        from bot import focus  # the flows it routes to import this module
+
+        focus.hold_and_release(self)
         written = outbox.record(self.session, self.outgoing, self.now)
         self.outgoing.clear()
         return written
@@ -123,7 +132,7 @@ class FlowContext:
     # --- conversation state ------------------------------------------------------------------
     def open_prompt(self, participant: Participant, flow: str, ref_id: int | None, **state) -> Prompt:
         prompt = Prompt(participant_id=participant.id, flow=flow, ref_id=ref_id, state=state,
-                        status="open", created_at=self.now)
+                        status="open", created_at=self.now, asked_at=self.now)
         # No flush here: a fan-out opens thousands at once and autoflush writes them in one go.
         self.session.add(prompt)
         return prompt
@@ -134,8 +143,13 @@ class FlowContext:
         if participant_ids is not None:
             query = query.where(Prompt.participant_id.in_(participant_ids))
         for prompt in self.session.scalars(query):
-            prompt.status = status
-            prompt.answered_at = self.now
+            self.settle(prompt, status)
+
+    def settle(self, prompt: Prompt, status: str = "answered") -> None:
+        """An open question is answered or closed: the person's next waiting question may go out."""
+        prompt.status = status
+        prompt.answered_at = self.now
+        self.answered_participants.add(prompt.participant_id)
 
     # --- look-ups ----------------------------------------------------------------------------
     def staff(self, cohort: Cohort, role: str) -> list[Person]:

@@ -11,14 +11,14 @@ from typing import Iterator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot import commands, enrolment, overview
+from bot import commands, enrolment, focus, overview
 from bot.capabilities import Capabilities
 from bot.clock import Clock
 from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler, address_of
 from bot.db import Database, insert_for
 from bot.events import Address, Clicked, Command, InboundEvent, Joined, Profile, Said, Submitted, Upload
-from bot.flows import absence, contract, digest, group_meeting, meeting, profile, project, quiet, reflection, survey
-from bot.messages import Choice, Message, Recipient
+from bot.flows import absence, digest, meeting, profile, quiet, survey
+from bot.messages import Message, Recipient
 from bot.models import AuditEntry, Cohort, Delivery, Organisation, Participant, Person, ProcessedEvent, Prompt, StepRun
 from bot.overview import Overview
 from bot.programme import Programme
@@ -26,16 +26,9 @@ from bot.steps import fan_out
 
 log = logging.getLogger(__name__)
 
-# Flow name (the part of an action before ':') -> module with on_click / on_text / on_form.
-FLOWS = {
-    "meeting": meeting,
-    "reflection": reflection,
-    "survey": survey,
-    "contract": contract,
-    "group": group_meeting,
-    "profile": profile,
-    "project": project,
-}
+# Flow name (the part of an action before ':') -> module with on_click / on_text / on_form; "focus"
+# is the "which question was that for?" reply.
+FLOWS = {**focus.FLOWS, focus.FLOW: focus}
 
 HELP = commands.PARTICIPANT_HELP
 WAKEUP_JOBS = {"meeting_check": meeting.ask_outcome}
@@ -134,15 +127,7 @@ class Pairbot:
                 return Message("Tell me when you could usually meet, like 'availability Mon 12:00-14:00, "
                                "Thu 17:00-18:00'.", intent="reask")
             return profile.set_availability(ctx, who, rest)
-        prompt = _newest_prompt(ctx, person)
-        if prompt is None:
-            return Message(f"I'm not waiting for an answer from you just now.\n{HELP}", intent="help")
-        who = ctx.session.get(Participant, prompt.participant_id)
-        module = FLOWS[prompt.flow]
-        picked = _match_choice(prompt, words)
-        if picked is not None:
-            return module.on_click(ctx, who, picked.action.partition(":")[2], picked.value)
-        return module.on_text(ctx, who, prompt, words)
+        return focus.route(ctx, person, words, HELP)
 
     # --- timeline --------------------------------------------------------------------------------
     def run_step(self, cohort_id: int, step_id: str) -> int | None:
@@ -331,28 +316,3 @@ def _participant(ctx: FlowContext, person: Person, flow: str | None) -> Particip
         if running:
             return member
     return rows[0][0]
-
-
-def _newest_prompt(ctx: FlowContext, person: Person) -> Prompt | None:
-    return ctx.session.scalars(
-        select(Prompt).join(Participant, Participant.id == Prompt.participant_id)
-        .where(Participant.person_id == person.id, Prompt.status == "open")
-        .order_by(Prompt.id.desc())
-    ).first()
-
-
-def _match_choice(prompt: Prompt, text: str) -> Choice | None:
-    """A typed answer that names one of the prompt's buttons, by its label or its number."""
-    options = [Choice(**c) for c in prompt.state.get("choices", [])]
-    cleaned = text.strip().rstrip(".").lower()
-    for option in options:
-        if cleaned == option.label.lower():
-            return option
-    if cleaned.isdigit() and not prompt.state.get("free_text"):
-        index = int(cleaned)
-        labels_are_numbers = all(o.label.isdigit() for o in options)
-        if labels_are_numbers:
-            return next((o for o in options if o.label == cleaned), None)
-        if 1 <= index <= len(options):
-            return options[index - 1]
-    return None

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -203,10 +204,20 @@ class Meeting(Base):
     proposer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("participants.id"))
     slots: Mapped[list[Any]] = mapped_column(default=list)  # ISO UTC instants offered
     agreed_at: Mapped[Optional[datetime]]  # the slot taken (or the group meeting's time)
-    # proposed | agreed | held | not_held | rescheduled | unscheduled
+    # proposed | agreed | held | not_held | unscheduled | lapsed
     status: Mapped[str] = mapped_column(String(20), default="proposed")
     outcome_at: Mapped[Optional[datetime]]
     created_at: Mapped[datetime]
+    location: Mapped[str] = mapped_column(String(200), default="")
+    minutes: Mapped[Optional[int]] = mapped_column(Integer)  # a workshop's length; buddy meetings use the option
+
+    # One arrangement per pair: at most one buddy meeting (and one shadowing visit each way) that is
+    # still being arranged or is booked, held by the database so two taps or two members cannot race.
+    __table_args__ = (
+        Index("uq_meetings_live_arrangement", "pair_id", "kind", "direction", unique=True,
+              sqlite_where=text("status IN ('proposed', 'agreed', 'unscheduled')"),
+              postgresql_where=text("status IN ('proposed', 'agreed', 'unscheduled')")),
+    )
 
 
 class Rsvp(Base):
@@ -269,10 +280,11 @@ class Project(Base):
 
 
 class Prompt(Base):
-    """An open question to one participant: the stored state of a conversation.
+    """A question to one participant: the stored state of a conversation.
 
-    Free-text replies go to the participant's newest open prompt, so a restart in the middle of a
-    flow carries on where it was.
+    Typed replies are routed by bot/focus.py: a question asked in chat waits ("waiting", its message
+    held in `state`) while another chat question is open, so a person answers one thing at a time;
+    a restart in the middle of a flow carries on where it was.
     """
 
     __tablename__ = "prompts"
@@ -283,9 +295,25 @@ class Prompt(Base):
     flow: Mapped[str] = mapped_column(String(30))
     ref_id: Mapped[Optional[int]] = mapped_column(Integer)
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="open")  # open | answered | closed
+    status: Mapped[str] = mapped_column(String(20), default="open")  # waiting | open | answered | closed
     created_at: Mapped[datetime]
     answered_at: Mapped[Optional[datetime]]
+    # When the question was put to the person (a waiting one is asked later than it was created).
+    asked_at: Mapped[Optional[datetime]]
+
+
+class TypedNote(Base):
+    """Something a person typed that answered no open question, or that could answer several
+    (they are asked which): kept, never dropped."""
+
+    __tablename__ = "typed_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="kept")  # kept | asked | taken
+    taken_for: Mapped[str] = mapped_column(String(200), default="")
+    received_at: Mapped[datetime]
 
 
 class Delivery(Base):

@@ -98,8 +98,10 @@ def candidate_slots(
     count: int = 3,
     search_days: int = 14,
     exclude: set[datetime] | None = None,
+    busy: list[tuple[datetime, datetime]] = (),
 ) -> list[datetime]:
-    """Up to `count` slot starts (UTC) from `earliest`, inside every member's windows, one per day."""
+    """Up to `count` slot starts (UTC) from `earliest`, inside every member's windows, one per day,
+    never overlapping a `busy` span (the members' other bookings and the cohort's workshops)."""
     exclude = exclude or set()
     earliest = _round_up(earliest.astimezone(timezone.utc))
     found: list[datetime] = []
@@ -112,6 +114,8 @@ def candidate_slots(
             common = spans if common is None else _intersect(common, spans)
         for start, end in common or []:
             slot = _round_up(max(start, earliest)) if start < earliest else start
+            while slot + duration <= end and _clashes(slot, duration, busy):
+                slot += SLOT_STEP
             if slot + duration <= end and slot not in exclude and slot >= earliest:
                 if not any(s.date() == slot.date() for s in found):
                     found.append(slot)
@@ -119,6 +123,10 @@ def candidate_slots(
         if len(found) >= count:
             break
     return sorted(found)[:count]
+
+
+def _clashes(slot: datetime, duration: timedelta, busy) -> bool:
+    return any(slot < end and start < slot + duration for start, end in busy)
 
 
 def format_slot(moment: datetime, tz: ZoneInfo) -> str:

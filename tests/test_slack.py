@@ -314,3 +314,27 @@ def test_a_wrong_bot_token_stops_start_up_with_a_message_that_says_so(tmp_path):
             await start_bot(tmp_path, bot_token="xoxb-wrong")
 
     asyncio.run(main())
+
+
+def test_a_double_tap_on_slot_buttons_books_once_and_the_message_shows_what_was_booked(tmp_path):
+    @run
+    async def scenario(bot):
+        cohort = await enrol_pair(bot)
+        bot.run_step(cohort, "buddy-meeting-1")
+        await bot.settle()
+        offer = bot.last("U0BEN")
+        buttons = [e["text"]["text"] for b in offer["blocks"] if b["type"] == "actions" for e in b["elements"]]
+        assert (await bot.click("U0BEN", offer, buttons[0])).status == 200
+        await bot.settle()
+        # A second tap on the same message (another device still shows the buttons) picks another slot.
+        assert (await bot.click("U0BEN", offer, buttons[1])).status == 200
+        await bot.settle()
+        with bot.db.session() as s:
+            meeting = s.scalars(select(Meeting)).one()
+        assert meeting.status == "agreed"
+        updated = next(m for m in bot.messages_in(offer["channel"]) if m["ts"] == offer["ts"])
+        note = updated["blocks"][-1]["elements"][0]["text"]
+        assert f"booked for {buttons[0]}" in note and buttons[1] not in note
+        assert sum(1 for m in bot.inbox("U0ASHA") if "booked your buddy meeting" in m["text"]) == 1
+
+    scenario(tmp_path)

@@ -360,3 +360,25 @@ def test_the_app_wide_limit_spaces_sends_across_conversations(tmp_path):
             await stop_bot(bot)
 
     asyncio.run(main())
+
+
+def test_a_stale_tap_on_a_slot_card_books_nothing_more_and_the_card_shows_what_was_booked(tmp_path):
+    @scenario
+    async def double_tap(bot):
+        cohort = bot.enrol_pair()
+        for user in ("29:rita", "29:asha", "29:ben"):
+            await bot.install(user)
+        bot.run_step(cohort, "buddy-meeting-1")
+        await bot.settle()
+        offer_id, offer = bot.last_card("29:ben")
+        first, second = [a for a in offer["actions"] if a["type"] == "Action.Submit"][:2]
+        assert await bot.submit("29:ben", offer_id, first["data"]) == 201
+        assert await bot.submit("29:ben", offer_id, second["data"]) == 201
+        with bot.db.session() as s:
+            assert [m.status for m in s.scalars(select(Meeting))] == ["agreed"]
+        update = [s for s in bot.connector.to(personal("29:ben")) if s.method == "PUT"][-1]
+        texts = [b["text"] for b in update.activity["attachments"][0]["content"]["body"]]
+        assert any(f"booked for {first['title']}" in t for t in texts)
+        assert not any(second["title"] in t for t in texts)
+
+    double_tap(tmp_path)

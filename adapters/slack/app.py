@@ -274,8 +274,11 @@ class Listeners:
             channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
             message = body.get("message") or {}
             if not refused and channel and message.get("ts"):
-                # Show the choice in place of the buttons, so the question cannot be answered twice.
-                blocks = render.answered_blocks(message.get("blocks", []), event.who.user, inbound.chosen_label(action))
+                # Show the choice in place of the buttons, so the question cannot be answered twice; a
+                # stale or repeated tap shows what is actually arranged instead of what was tapped.
+                already = next((r for r in replies if r.intent == "already"), None)
+                blocks = render.answered_blocks(message.get("blocks", []), "" if already else event.who.user,
+                                                already.text if already else inbound.chosen_label(action))
                 await self._quietly(client.chat_update(channel=channel, ts=message["ts"], blocks=blocks,
                                                        text=message.get("text", "")))
             await self._reply(client, body, event.who.user, channel, replies)

@@ -241,7 +241,9 @@ class PairbotTeamsBot:
             # chat stays short and the turn makes one call to Teams. Anything to answer is sent anew.
             notes = [r for r in replies if _is_plain(r)]
             replies = [r for r in replies if not _is_plain(r)]
-            updated = await self._replace_answered(turn_context, original, value, raw["replyToId"], notes)
+            already = next((r for r in notes if r.intent == "already"), None)
+            updated = await self._replace_answered(turn_context, original, value, raw["replyToId"],
+                                                   [n for n in notes if n is not already], already)
             if not updated:
                 replies = notes + replies  # the card could not be redrawn: say it the usual way
         if replies:
@@ -283,9 +285,11 @@ class PairbotTeamsBot:
         await turn_context.send_activity(MessageFactory.attachment(info))
 
     async def _replace_answered(self, turn_context: TurnContext, original: Message | None, value: dict,
-                                card_id: str, notes: list[Message]) -> bool:
-        """Replace the card that was answered, so it cannot be answered twice; False if Teams refused."""
-        card = render.answered_card(original, inbound.chosen(value), [n.text for n in notes])
+                                card_id: str, notes: list[Message], already: Message | None = None) -> bool:
+        """Replace the card that was answered, so it cannot be answered twice; False if Teams refused.
+        A stale or repeated tap shows what is actually arranged, not the choice that was tapped."""
+        card = render.answered_card(original, already.text if already else inbound.chosen(value),
+                                    [n.text for n in notes])
         update = MessageFactory.attachment(CardFactory.adaptive_card(card))
         update.id = card_id
         try:

@@ -53,7 +53,8 @@ def start(ctx: FlowContext, cohort: Cohort, pair: Pair, step: StepInfo) -> int:
             ctx.send_to(member, Message(f"{lead}\nOne of you can fill it in for both.", form=_form(pair),
                                         intent="contract"), key)
         else:
-            ctx.send_to(member, _question(ctx, member, pair, f"{lead}\nOne of you can answer for both."), key)
+            message, asked = _ask(ctx, member, pair, f"{lead}\nOne of you can answer for both.")
+            ctx.send_to(member, message, key, asks=asked)
         sent += 1
     return sent
 
@@ -66,14 +67,19 @@ def _pending_fields(contract: Contract) -> list[tuple]:
 
 
 def _question(ctx: FlowContext, member: Participant, pair: Pair, lead: str = "") -> Message:
+    return _ask(ctx, member, pair, lead)[0]
+
+
+def _ask(ctx: FlowContext, member: Participant, pair: Pair, lead: str = "") -> tuple[Message, Prompt]:
+    """The next contract question, and the prompt it opened."""
     contract = _contract(ctx, pair)
     pending = _pending_fields(contract)
     field_id, label, kind, options = pending[0]
     choices = tuple(choice(o, FLOW, "answer", pair.id, field_id, o) for o in options)
     ctx.close_prompts(FLOW, pair.id, [member.id])
-    ctx.open_prompt(member, FLOW, pair.id, field=field_id, choices=choices_state(choices))
+    prompt = ctx.open_prompt(member, FLOW, pair.id, field=field_id, choices=choices_state(choices))
     text = "\n".join(p for p in (lead, f"Contract: {label}") if p)
-    return Message(text, choices=choices, intent="contract_question")
+    return Message(text, choices=choices, intent="contract_question"), prompt
 
 
 def _set(ctx: FlowContext, who: Participant, pair: Pair, field_id: str, raw: str) -> str | None:
@@ -140,11 +146,39 @@ def on_click(ctx: FlowContext, who: Participant, verb: str, value: str) -> Messa
     return _answer(ctx, who, _pair_of(ctx, who, int(pair_id)), field_id, raw)
 
 
+def _field_for(ctx: FlowContext, pair: Pair, prompt: Prompt) -> str | None:
+    if prompt.state.get("mode") == "form":
+        pending = _pending_fields(_contract(ctx, pair))
+        return pending[0][0] if pending else None
+    return prompt.state.get("field")
+
+
 def on_text(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> Message:
     pair = _pair_of(ctx, who, prompt.ref_id)
-    if prompt.state.get("mode") == "form":
-        return _question(ctx, who, pair, "Let's do it here in chat instead.")
-    return _answer(ctx, who, pair, prompt.state["field"], text)
+    field_id = _field_for(ctx, pair, prompt)
+    if field_id is None:
+        return _answer(ctx, who, pair, "confidentiality", text)
+    # Typed instead of using the form: the text answers the first open question, then chat goes on.
+    return _answer(ctx, who, pair, field_id, text)
+
+
+def accepts(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> bool:
+    pair = ctx.session.get(Pair, prompt.ref_id)
+    field_id = _field_for(ctx, pair, prompt) if pair else None
+    typed = text.strip().lower()
+    if field_id == "frequency":
+        return typed in FREQUENCIES
+    if field_id == "confidentiality":
+        return typed in ("yes", "no")
+    return field_id is not None and bool(typed)
+
+
+def about(ctx: FlowContext, prompt: Prompt) -> str:
+    pair = ctx.session.get(Pair, prompt.ref_id)
+    field_id = _field_for(ctx, pair, prompt) if pair else None
+    label = next((q[1] for q in QUESTIONS if q[0] == field_id), "")
+    short = label.split("?")[0]
+    return f"your pair contract (“{short}?”)" if short else "your pair contract"
 
 
 def on_form(ctx: FlowContext, who: Participant, form_ref: str, answers) -> Message:

@@ -67,6 +67,11 @@ def on_click(ctx: FlowContext, who: Participant, verb: str, value: str) -> Messa
     return Message(REPLIES[answer].format(title=meeting.title, when=when), intent="ack")
 
 
+def about(ctx: FlowContext, prompt) -> str:
+    meeting = ctx.session.get(Meeting, prompt.ref_id)
+    return f"your reply to the {meeting.title} invitation" if meeting else "a workshop invitation"
+
+
 def on_text(ctx: FlowContext, who: Participant, prompt, text: str) -> Message:
     from bot.messages import Choice
 

@@ -9,18 +9,23 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from bot.context import FlowContext, active_members, names
 from bot.flows import reflection
 from bot.flows.base import choice, choices_state, fill, split_value
 from bot.messages import Message
-from bot.models import Cohort, Meeting, Pair, Participant
+from bot.models import Cohort, Meeting, Pair, PairMember, Participant
 from bot.slots import MIN_NOTICE, candidate_slots, format_slot
 
 FLOW = "meeting"
 MAX_ROUNDS = 3  # offers of slots before we ask the pair to arrange a time themselves
 UNSCHEDULED_CHECK_AFTER = timedelta(days=7)
+# A meeting still being arranged or booked: a pair has at most one per kind (and shadowing direction),
+# which a unique index in the database holds (bot/models.py).
+LIVE = ("proposed", "agreed", "unscheduled")
+# Space left around another booking, so back-to-back slots are not offered.
+CLASH_MARGIN = timedelta(minutes=30)
 
 
 def _tz(participant: Participant) -> ZoneInfo:
@@ -36,10 +41,22 @@ def _what(meeting: Meeting) -> str:
 def propose(ctx: FlowContext, cohort: Cohort, pair: Pair, *, proposer: Participant,
             slot_members: list[Participant], kind: str, step_id: str, intro_text: str,
             direction: str = "", title: str = "") -> Meeting | None:
-    """Create a meeting and offer its proposer three slots that fit `slot_members`' availability."""
+    """Create a meeting and offer its proposer three slots that fit `slot_members`' availability.
+
+    A programme step replaces a proposal of the same kind that was never booked (it lapses); a booked
+    meeting that has not happened yet stands, and the proposer is told so instead."""
     members = active_members(pair)
     if len(members) < 2:
         return None
+    live = live_arrangement(ctx, pair, kind, direction)
+    if live is not None:
+        if live.status == "agreed" and live.agreed_at and live.agreed_at > ctx.now:
+            when = format_slot(live.agreed_at, _tz(proposer))
+            ctx.send_to(proposer, Message(f"{intro_text}\nYou already have your {_what(live)} booked for {when}, "
+                                          f"so I'll leave that as it is.".strip(), intent="ack"),
+                        f"meeting:{live.id}:still-booked:{step_id}:to:{proposer.id}", cohort.id)
+            return live
+        lapse(ctx, live)
     meeting = Meeting(cohort_id=cohort.id, pair_id=pair.id, kind=kind, direction=direction,
                       step_id=step_id, title=title, proposer_id=proposer.id, slots=[],
                       status="proposed", created_at=ctx.now)
@@ -57,8 +74,9 @@ def _offer(ctx: FlowContext, meeting: Meeting, proposer: Participant, slot_membe
     previous = [datetime.fromisoformat(s) for s in meeting.slots]
     if previous and round_number > 1:
         earliest = max(earliest, max(previous) + timedelta(days=1))
+    busy = busy_times(ctx, _pair(ctx, meeting), exclude_meeting=meeting.id)
     slots = candidate_slots([(m.availability or [], _tz(m)) for m in slot_members], earliest, duration,
-                            exclude=set(previous))
+                            exclude=set(previous), busy=busy)
     meeting.slots = [s.isoformat() for s in slots]
     tz = _tz(proposer)
     key = f"meeting:{meeting.id}:offer:{round_number}"
@@ -92,6 +110,38 @@ def _pair(ctx: FlowContext, meeting: Meeting) -> Pair:
     return ctx.session.get(Pair, meeting.pair_id)
 
 
+def live_arrangement(ctx: FlowContext, pair: Pair, kind: str, direction: str = "") -> Meeting | None:
+    return ctx.session.scalars(select(Meeting).where(
+        Meeting.pair_id == pair.id, Meeting.kind == kind, Meeting.direction == direction,
+        Meeting.status.in_(LIVE))).first()
+
+
+def lapse(ctx: FlowContext, meeting: Meeting) -> None:
+    """A proposal nobody booked, or a booking nobody confirmed, gives way to the next arrangement.
+    A booked one can still be confirmed afterwards ("did you meet?" stays answerable)."""
+    meeting.status = "lapsed"
+    if meeting.agreed_at is None:
+        ctx.close_prompts(FLOW, meeting.id, status="closed")
+    ctx.session.flush()  # the unique index must see this before the next arrangement is inserted
+
+
+def busy_times(ctx: FlowContext, pair: Pair, exclude_meeting: int | None = None) -> list[tuple[datetime, datetime]]:
+    """When any member of the pair is already booked (any of their pairs' meetings and shadowing, and
+    the cohort's workshops), widened by a margin so slots never clash or sit back to back."""
+    member_ids = [m.participant_id for m in pair.members]
+    pair_ids = select(PairMember.pair_id).where(PairMember.participant_id.in_(member_ids))
+    booked = ctx.session.scalars(select(Meeting).where(
+        Meeting.status == "agreed", Meeting.agreed_at.is_not(None), Meeting.agreed_at > ctx.now - timedelta(days=1),
+        or_(Meeting.pair_id.in_(pair_ids), and_(Meeting.kind == "group", Meeting.cohort_id == pair.cohort_id))))
+    spans = []
+    for other in booked:
+        if other.id == exclude_meeting:
+            continue
+        length = timedelta(minutes=other.minutes or ctx.options.meeting_minutes)
+        spans.append((other.agreed_at - CLASH_MARGIN, other.agreed_at + length + CLASH_MARGIN))
+    return spans
+
+
 def _meeting(ctx: FlowContext, meeting_id: str) -> Meeting:
     meeting = ctx.session.get(Meeting, int(meeting_id))
     if meeting is None or meeting.kind == "group":
@@ -120,19 +170,42 @@ def on_click(ctx: FlowContext, who: Participant, verb: str, value: str) -> Messa
         if pair is None or pair.status != "active":
             raise LookupError("That pair is no longer active.")
         cohort = ctx.session.get(Cohort, pair.cohort_id)
-        meeting = propose(ctx, cohort, pair, proposer=who, slot_members=active_members(pair), kind="buddy",
-                          step_id="nudge", intro_text="Let's get a meeting in the diary.")
-        if meeting is None:
-            raise LookupError("Your pair has no other active member right now.")
-        return Message("I've sent you some times to choose from.", intent="ack")
+        return suggest_times(ctx, cohort, pair, who)
     raise LookupError(f"unknown meeting action '{verb}'")
 
 
+def suggest_times(ctx: FlowContext, cohort: Cohort, pair: Pair, who: Participant) -> Message:
+    """"Suggest times" (after a nudge, or after a meeting that didn't happen): the pair's live
+    arrangement if it has one, never a second one."""
+    members = active_members(pair)
+    if who.id not in {m.id for m in members} or len(members) < 2:
+        raise LookupError("Your pair has no other active member right now.")
+    live = live_arrangement(ctx, pair, "buddy")
+    if live is not None and live.status == "agreed" and live.agreed_at and live.agreed_at > ctx.now:
+        return _already(live, who)
+    if live is not None:
+        live.status = "proposed"
+        live.proposer_id = who.id
+        return _offer(ctx, live, who, members, "Let's get a meeting in the diary.", _next_round(ctx, live))
+    meeting = propose(ctx, cohort, pair, proposer=who, slot_members=members, kind="buddy", step_id="extra",
+                      intro_text="Let's get a meeting in the diary.")
+    if meeting is None:
+        raise LookupError("Your pair has no other active member right now.")
+    return Message("I've sent you some times to choose from.", intent="ack")
+
+
+def _next_round(ctx: FlowContext, meeting: Meeting) -> int:
+    from bot.models import Prompt
+
+    rounds = [int(p.state.get("round", 0)) for p in ctx.session.scalars(
+        select(Prompt).where(Prompt.flow == FLOW, Prompt.ref_id == meeting.id))]
+    # A fresh set of offers keeps counting, so "None of these" still ends; past the limit, start again.
+    following = max(rounds, default=0) + 1
+    return following if following <= MAX_ROUNDS else 1
+
+
 def _slot_members(meeting: Meeting, members: list[Participant]) -> list[Participant]:
-    if meeting.kind == "shadowing":
-        host_role = "clinician" if meeting.direction == "manager_shadows_clinician" else "manager"
-        hosts = [m for m in members if m.role == host_role]
-        return hosts[:1] or members
+    # Shadowing too: the visitor must be free when the host works, so everyone's times count.
     return members
 
 
@@ -147,16 +220,21 @@ def _current_round(ctx: FlowContext, meeting: Meeting, who: Participant) -> int:
 
 
 def _already(meeting: Meeting, who: Participant) -> Message:
+    """A stale or repeated tap: what is actually arranged (intent "already", so a platform redraws
+    the tapped message with this, not with the choice that was tapped)."""
     tz = _tz(who)
     if meeting.status == "agreed" and meeting.agreed_at:
-        return Message(f"That's already settled: your {_what(meeting)} is on {format_slot(meeting.agreed_at, tz)}.",
-                       intent="ack")
+        return Message(f"That's already settled: your {_what(meeting)} is booked for "
+                       f"{format_slot(meeting.agreed_at, tz)}.", intent="already")
     if meeting.status == "held":
-        return Message(f"Already noted: your {_what(meeting)} happened. Thank you!", intent="ack")
+        return Message(f"Already noted: your {_what(meeting)} happened. Thank you!", intent="already")
     if meeting.status in ("not_held", "unscheduled"):
-        return Message(f"Already noted: that {_what(meeting)} didn't go ahead.", intent="ack")
+        return Message(f"Already noted: that {_what(meeting)} didn't go ahead.", intent="already")
+    if meeting.status == "lapsed":
+        return Message(f"Those times are no longer open: a newer {_what(meeting)} has taken their place; "
+                       f"please pick from the latest message.", intent="already")
     return Message("Those times have been replaced by newer ones; please pick from the latest message.",
-                   intent="ack")
+                   intent="already")
 
 
 def _take_slot(ctx: FlowContext, who: Participant, meeting: Meeting, round_number: int, index: int) -> Message:
@@ -189,7 +267,7 @@ def _take_slot(ctx: FlowContext, who: Participant, meeting: Meeting, round_numbe
 def ask_outcome(ctx: FlowContext, meeting_id: int) -> int:
     """Wake-up after the slot: ask the pair whether the meeting happened."""
     meeting = ctx.session.get(Meeting, meeting_id)
-    if meeting is None or meeting.status not in ("agreed", "unscheduled"):
+    if meeting is None or not _awaits_outcome(meeting):
         return 0
     pair = _pair(ctx, meeting)
     members = active_members(pair)
@@ -220,8 +298,11 @@ def ask_outcome(ctx: FlowContext, meeting_id: int) -> int:
 def _record_outcome(ctx: FlowContext, who: Participant, meeting: Meeting, outcome: str) -> Message:
     if outcome not in ("yes", "no", "rescheduled"):
         raise LookupError(f"'{outcome}' is not an answer I know")
-    if meeting.status not in ("agreed", "unscheduled"):
+    if not _awaits_outcome(meeting):
         return _already(meeting, who)
+    if meeting.status == "lapsed" and outcome == "rescheduled":
+        # A newer arrangement has taken its place: nothing to rebook here.
+        outcome = "no"
     pair = _pair(ctx, meeting)
     members = active_members(pair)
     others = [m for m in members if m.id != who.id]
@@ -250,9 +331,28 @@ def _record_outcome(ctx: FlowContext, who: Participant, meeting: Meeting, outcom
                   _round_after(meeting))
 
 
+def _awaits_outcome(meeting: Meeting) -> bool:
+    """Booked (or left to the pair to arrange) and not yet answered; a booked meeting that a newer
+    arrangement replaced can still be confirmed."""
+    if meeting.status in ("agreed", "unscheduled"):
+        return True
+    return meeting.status == "lapsed" and meeting.agreed_at is not None and meeting.outcome_at is None
+
+
 def _round_after(meeting: Meeting) -> int:
     # A reschedule starts a fresh set of offers but keeps the count, so "None of these" still ends.
     return 2
+
+
+def about(ctx: FlowContext, prompt) -> str:
+    meeting = ctx.session.get(Meeting, prompt.ref_id)
+    what = _what(meeting) if meeting else "meeting"
+    stage = prompt.state.get("stage")
+    if stage == "outcome":
+        return f"whether your {what} happened"
+    if stage == "after_no":
+        return f"whether to find new times for your {what}"
+    return f"a time for your {what}"
 
 
 def on_text(ctx: FlowContext, who: Participant, prompt, text: str) -> Message:

@@ -16,12 +16,12 @@ EXAMPLE = "Mon 12:00-14:00, Thu 17:00-18:30"
 def start(ctx: FlowContext, cohort: Cohort, participant: Participant, step: StepInfo) -> int:
     lead = fill(step.text, first_name=participant.person.first_name, cohort=cohort.name, week=step.week)
     current = describe_availability(participant.availability or [])
-    ctx.open_prompt(participant, FLOW, participant.id, field="availability")
+    prompt = ctx.open_prompt(participant, FLOW, participant.id, field="availability")
     ctx.send_to(
         participant,
         Message(f"{lead}\nWhich times in a usual week could you meet for {ctx.options.meeting_minutes} minutes? "
                 f"Reply like '{EXAMPLE}'. (Now: {current}.)", intent="enrol"),
-        f"step:{cohort.id}:{step.step_id}:participant:{participant.id}",
+        f"step:{cohort.id}:{step.step_id}:participant:{participant.id}", asks=prompt,
     )
     return 1
 
@@ -38,3 +38,15 @@ def set_availability(ctx: FlowContext, who: Participant, text: str) -> Message:
 
 def on_text(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> Message:
     return set_availability(ctx, who, text)
+
+
+def accepts(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> bool:
+    try:
+        parse_availability(text)
+    except AvailabilityError:
+        return False
+    return True
+
+
+def about(ctx: FlowContext, prompt: Prompt) -> str:
+    return "your usual free times"

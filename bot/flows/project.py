@@ -45,6 +45,10 @@ def on_click(ctx: FlowContext, who: Participant, verb: str, value: str) -> Messa
     return Message(f"Noted for your pair: project stage '{LABELS[stage].lower()}'.", intent="ack")
 
 
+def about(ctx: FlowContext, prompt) -> str:
+    return "where your improvement project has got to"
+
+
 def on_text(ctx: FlowContext, who: Participant, prompt, text: str) -> Message:
     options = ", ".join(f"{i + 1}) {LABELS[s]}" for i, s in enumerate(STAGES))
     from bot.messages import Choice

@@ -21,8 +21,10 @@ def ask(ctx: FlowContext, participant: Participant, *, key: str, question: str,
         form = Form(id=f"{FLOW}:{ref}", title="Reflection",
                     fields=(Field("reflection", question, "text"),), submit_label="Save privately")
     prompt_text = f"{question}\n{PRIVACY} Reply with a few lines." if form is None else f"{question}\n{PRIVACY}"
-    ctx.open_prompt(participant, FLOW, ref, step_id=step_id, free_text=True, choices=choices_state(options))
-    ctx.send_to(participant, Message(prompt_text, choices=options, form=form, intent="reflect"), key)
+    mode = {"mode": "form"} if form is not None else {}
+    prompt = ctx.open_prompt(participant, FLOW, ref, step_id=step_id, free_text=True, choices=choices_state(options),
+                             about=_about_text(question), **mode)
+    ctx.send_to(participant, Message(prompt_text, choices=options, form=form, intent="reflect"), key, asks=prompt)
 
 
 def start(ctx: FlowContext, cohort: Cohort, participant: Participant, step: StepInfo) -> int:
@@ -47,6 +49,20 @@ def on_text(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> Me
     if text.strip().lower() == "skip":
         return on_click(ctx, who, "skip", str(prompt.ref_id or 0))
     return _save(ctx, who, prompt, prompt.ref_id or 0, text)
+
+
+def accepts(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> bool:
+    return bool(text.strip())
+
+
+def about(ctx: FlowContext, prompt: Prompt) -> str:
+    return prompt.state.get("about") or "your reflection"
+
+
+def _about_text(question: str) -> str:
+    first = question.split("?")[0].split("\n")[0].strip()
+    short = first if len(first) <= 50 else first[:49] + "…"
+    return f"your reflection (“{short}{'?' if '?' in question else ''}”)"
 
 
 def on_form(ctx: FlowContext, who: Participant, form_ref: str, answers) -> Message:

@@ -25,7 +25,7 @@ def start(ctx: FlowContext, cohort: Cohort, pair: Pair, step: StepInfo) -> int:
     host = hosts[0]
     intro = fill(step.text, first_name=host.person.first_name, buddy_names=names(visitors),
                  cohort=cohort.name, week=step.week)
-    meeting.propose(ctx, cohort, pair, proposer=host, slot_members=[host], kind="shadowing",
+    meeting.propose(ctx, cohort, pair, proposer=host, slot_members=members, kind="shadowing",
                     step_id=step.step_id, intro_text=intro, direction=direction,
                     title=f"{names(visitors)} shadows {host.person.name}")
     return 1

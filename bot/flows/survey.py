@@ -56,10 +56,11 @@ def remind(ctx: FlowContext, participant_id: int) -> int:
         lead = f"A reminder: the {survey.title.lower()} survey is open until {closes:%a %d %b}." if closes else ""
         if prompt.state.get("mode") == "form":
             message = Message(f"{lead} It takes two minutes.", form=survey_form(survey), intent="survey_reminder")
+            asked = None
         else:
-            ask = question(ctx, who, survey, lead)
+            ask, asked = ask_question(ctx, who, survey, lead)
             message = Message(ask.text, choices=ask.choices, intent="survey_reminder")
-        ctx.send_to(who, message, f"survey:{survey.id}:reminder:{who.id}")
+        ctx.send_to(who, message, f"survey:{survey.id}:reminder:{who.id}", asks=asked)
         sent += 1
     return sent
 
@@ -141,7 +142,8 @@ def start(ctx: FlowContext, cohort: Cohort, participant: Participant, step: Step
         ctx.open_prompt(participant, FLOW, 0, survey=survey.id, mode="form")
         ctx.send_to(participant, Message(intro or survey.title, form=survey_form(survey), intent=step.intent), key)
     else:
-        ctx.send_to(participant, question(ctx, participant, survey, intro), key)
+        message, asked = ask_question(ctx, participant, survey, intro)
+        ctx.send_to(participant, message, key, asks=asked)
     return 1
 
 
@@ -156,9 +158,15 @@ def survey_form(survey: Survey) -> Form:
 
 def question(ctx: FlowContext, participant: Participant, survey: Survey, lead: str = "") -> Message:
     """The next unanswered item, with its choices, as a prompt that a typed answer can fill."""
+    return ask_question(ctx, participant, survey, lead)[0]
+
+
+def ask_question(ctx: FlowContext, participant: Participant, survey: Survey,
+                 lead: str = "") -> tuple[Message, Prompt | None]:
+    """`question`, and the prompt it opened (None when the survey is done)."""
     found = _next_item(ctx, participant, survey)
     if found is None:
-        return Message(f"Thank you, that's the whole {survey.title.lower()} survey done.", intent="survey_done")
+        return Message(f"Thank you, that's the whole {survey.title.lower()} survey done.", intent="survey_done"), None
     index, item = found
     if item.kind == "scale":
         options = tuple(choice(str(n), FLOW, "answer", survey.id, item.id, n) for n in range(1, 6))
@@ -170,11 +178,11 @@ def question(ctx: FlowContext, participant: Participant, survey: Survey, lead: s
         options = (choice("Skip", FLOW, "answer", survey.id, item.id, "skip"),) if item.optional else ()
         hint = "Reply with a few words."
     ctx.close_prompts(FLOW, 0, [participant.id])
-    ctx.open_prompt(participant, FLOW, 0, survey=survey.id, item=item.id, free_text=item.kind == "text",
-                    choices=choices_state(options))
+    prompt = ctx.open_prompt(participant, FLOW, 0, survey=survey.id, item=item.id, free_text=item.kind == "text",
+                             choices=choices_state(options))
     heading = f"{survey.title}, question {index + 1} of {len(survey.items)}:"
     text = "\n".join(part for part in (lead, heading, item.text, hint) if part)
-    return Message(text, choices=options, intent="survey_question")
+    return Message(text, choices=options, intent="survey_question"), prompt
 
 
 def _store(ctx: FlowContext, who: Participant, survey: Survey, item: Item, value, text) -> None:
@@ -244,8 +252,41 @@ def on_click(ctx: FlowContext, who: Participant, verb: str, value: str) -> Messa
 def on_text(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> Message:
     survey = get_survey(prompt.state["survey"])
     if prompt.state.get("mode") == "form":
-        return question(ctx, who, survey, "Let's do it here in chat instead.")
+        # Typed instead of using the form: take it for the first unanswered question, then go on in chat.
+        found = _next_item(ctx, who, survey)
+        if found is None:
+            return question(ctx, who, survey)
+        return _answer(ctx, who, survey, found[1], text)
     return _answer(ctx, who, survey, survey.item(prompt.state["item"]), text)
+
+
+def _item_for(ctx: FlowContext, who: Participant, prompt: Prompt) -> tuple[int, Item] | None:
+    survey = get_survey(prompt.state["survey"])
+    if prompt.state.get("mode") == "form":
+        return _next_item(ctx, who, survey)
+    item = survey.item(prompt.state["item"])
+    return survey.items.index(item), item
+
+
+def accepts(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> bool:
+    found = _item_for(ctx, who, prompt)
+    if found is None:
+        return False
+    try:
+        found[1].parse(text)
+    except ValueError:
+        return False
+    return bool(text.strip())
+
+
+def about(ctx: FlowContext, prompt: Prompt) -> str:
+    survey = get_survey(prompt.state["survey"])
+    who = ctx.session.get(Participant, prompt.participant_id)
+    found = _item_for(ctx, who, prompt)
+    title = survey.title.rstrip("?.! ")
+    if found is None:
+        return f"the survey “{title}”"
+    return f"question {found[0] + 1} of the survey “{title}”"
 
 
 def on_form(ctx: FlowContext, who: Participant, form_ref: str, answers) -> Message:
@@ -274,6 +315,6 @@ def on_form(ctx: FlowContext, who: Participant, form_ref: str, answers) -> Messa
     for prompt in ctx.session.scalars(select(Prompt).where(Prompt.participant_id == who.id, Prompt.flow == FLOW,
                                                            Prompt.status == "open")):
         if prompt.state.get("survey") == survey.id:
-            prompt.status, prompt.answered_at = "answered", ctx.now
+            ctx.settle(prompt)
     _after_completion(ctx, who, survey)
     return Message(f"Thank you, that's the whole {survey.title.lower()} survey done.", intent="survey_done")

@@ -1,0 +1,96 @@
+"""One arrangement per pair per meeting, held by the database, with slots that never clash."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.events import Clicked
+from bot.models import Meeting, Pair
+from harness import make_harness
+
+
+@pytest.fixture
+def h(database_url):
+    return make_harness(database_url)
+
+
+def _slots(message):
+    return [c for c in message.choices if c.action == "meeting:slot"]
+
+
+def _live(h):
+    with h.db.session() as s:
+        return list(s.scalars(select(Meeting).where(Meeting.kind == "buddy",
+                                                    Meeting.status.in_(("proposed", "agreed", "unscheduled")))))
+
+
+def test_the_database_refuses_a_second_live_arrangement_for_a_pair(h):
+    h.run_step("buddy-meeting-1")
+    with pytest.raises(IntegrityError):
+        with h.db.session() as s:
+            pair = s.scalars(select(Pair)).one()
+            s.add(Meeting(cohort_id=pair.cohort_id, pair_id=pair.id, kind="buddy", direction="", step_id="x",
+                          status="proposed", slots=[], created_at=h.clock.now()))
+
+
+def test_suggest_times_from_both_members_reuses_one_proposal_and_books_once(h):
+    h.run_step("buddy-meeting-1")
+    with h.db.session() as s:
+        pair_id = s.scalars(select(Pair.id)).one()
+    # Both members tap "Suggest times" (after a nudge), each on their own device.
+    ben_offer = h.core.handle(Clicked(h.users["ben"], "meeting:propose", str(pair_id)))[0]
+    asha_offer = h.core.handle(Clicked(h.users["asha"], "meeting:propose", str(pair_id)))[0]
+    assert len(_live(h)) == 1 and _slots(ben_offer) and _slots(asha_offer)
+    booked = h.click("asha", _slots(asha_offer)[0].label, asha_offer)
+    assert booked[0].text.startswith("Booked:")
+    # Ben's older offer is stale: his tap says what is actually booked, and books nothing else.
+    stale = h.click("ben", _slots(ben_offer)[1].label, ben_offer)
+    when = booked[0].text.split("Booked: ")[1].split(".")[0]
+    assert when in stale[0].text and stale[0].intent == "already"
+    agreed = [m for m in _live(h) if m.status == "agreed"]
+    assert len(agreed) == 1 and len(_live(h)) == 1
+
+
+def test_a_double_tap_on_a_slot_books_once_and_the_second_tap_says_what_was_booked(h):
+    h.run_step("buddy-meeting-1")
+    offer = h.last("ben")
+    first = h.click("ben", _slots(offer)[0].label, offer)
+    second = h.click("ben", _slots(offer)[1].label, offer)
+    assert first[0].text.startswith(f"Booked: {_slots(offer)[0].label}")
+    assert _slots(offer)[0].label in second[0].text and second[0].intent == "already"
+    assert [m.status for m in _live(h)] == ["agreed"]
+
+
+def test_a_new_programme_meeting_replaces_a_proposal_nobody_booked(h):
+    h.run_step("buddy-meeting-1")
+    stale_offer = h.last("ben")
+    h.run_step("buddy-meeting-2")
+    live = _live(h)
+    assert len(live) == 1 and live[0].step_id == "buddy-meeting-2"
+    reply = h.click("ben", _slots(stale_offer)[0].label, stale_offer)
+    assert reply[0].intent == "already"
+    assert [m.status for m in _live(h)] == ["proposed"]
+
+
+def test_shadowing_slots_fit_host_and_visitor_and_never_clash_with_a_booking(h):
+    h.run_step("buddy-meeting-2")
+    offer = h.last("ben")
+    booked = h.click("ben", _slots(offer)[0].label, offer)
+    assert booked[0].text.startswith("Booked:")
+    h.run_step("manager-shadows-clinician")
+    with h.db.session() as s:
+        buddy = s.scalars(select(Meeting).where(Meeting.kind == "buddy", Meeting.status == "agreed")).one()
+        shadowing = s.scalars(select(Meeting).where(Meeting.kind == "shadowing")).one()
+    assert shadowing.slots
+    london = h.clock.now().tzinfo
+    for iso in shadowing.slots:
+        start = datetime.fromisoformat(iso)
+        # Never within the booked buddy meeting (plus a margin either side).
+        assert not (buddy.agreed_at - timedelta(minutes=75) < start < buddy.agreed_at + timedelta(minutes=75))
+        local = start.astimezone(timezone.utc)
+        # Inside both Ben's and Asha's windows (they share Mon 12:30-14:00, Wed 17:00-18:00, Fri 12:00-13:30).
+        assert (local.weekday(), local.hour) in {(0, 12), (0, 13), (2, 17), (4, 12), (4, 13)}, (iso, london)

@@ -1,0 +1,102 @@
+"""One conversation at a time per person: typed text answers the question it was meant for."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bot.capabilities import FORMS
+from bot.models import Contract, Prompt, Reflection, Rsvp, SurveyResponse, TypedNote
+from harness import make_harness
+
+
+@pytest.fixture
+def chat(sqlite_url):
+    """A platform with neither forms nor group conversations: every question is asked in chat."""
+    return make_harness(sqlite_url, capabilities=frozenset())
+
+
+def _survey_answers(h, survey):
+    with h.db.session() as s:
+        return {r.item: r.value for r in s.scalars(select(SurveyResponse).where(SurveyResponse.survey == survey))}
+
+
+def test_a_second_chat_question_waits_until_the_first_is_answered(chat):
+    chat.run_step("pair-contract")
+    assert chat.last("ben").intent == "contract_question"
+    chat.run_step("fit-check")
+    # The fit check is not sent while Ben is in the middle of the contract.
+    assert chat.last("ben").intent == "contract_question"
+    chat.say("ben", "Understand each other's pressures and fix one discharge delay.")
+    chat.say("ben", "fortnightly")
+    chat.say("ben", "A ward round in March.")
+    done = chat.say("ben", "yes")
+    assert done[0].intent == "contract_done"
+    with chat.db.session() as s:
+        contract = s.scalars(select(Contract)).one()
+    assert contract.goals.startswith("Understand each other's pressures")
+    assert contract.frequency == "fortnightly" and contract.shadowing_plan == "A ward round in March."
+    # Now the fit check goes out, and a typed "4" answers it.
+    assert chat.last("ben").intent == "survey_question"
+    chat.say("ben", "4")
+    assert _survey_answers(chat, "fit_check") == {"pair_fit": 4}
+
+
+def test_a_reflection_typed_after_a_newer_button_question_is_saved_as_the_reflection(chat):
+    chat.run_step("reflection")
+    chat.run_step("buddy-meeting-1")  # Ben now also has slot buttons, asked after the reflection
+    reply = chat.say("ben", "Seeing the bed meeting made the pressure on the wards make sense.")
+    assert "I took that as your reflection" in reply[0].text
+    with chat.db.session() as s:
+        assert [r.text for r in s.scalars(select(Reflection))] == [
+            "Seeing the bed meeting made the pressure on the wards make sense."]
+        slot_prompt = s.scalars(select(Prompt).where(Prompt.flow == "meeting")).one()
+        assert slot_prompt.status == "open"
+
+
+def test_a_typed_number_that_could_answer_two_questions_asks_which(sqlite_url):
+    h = make_harness(sqlite_url, capabilities=frozenset({FORMS}))
+    h.run_step("pre-survey")            # a form: its first question is on a 1-5 scale
+    h.run_step("launch-workshop")       # buttons: 1 yes, 2 no, 3 not sure
+    reply = h.say("ben", "2")
+    assert reply[0].intent == "which_question"
+    labels = [c.label for c in reply[0].choices]
+    assert any("survey" in label for label in labels) and any("Launch workshop" in label for label in labels)
+    survey_choice = next(c for c in reply[0].choices if "survey" in c.label)
+    answered = h.click("ben", survey_choice.label, reply[0])
+    assert "I took that as question 1 of the survey" in answered[0].text
+    with h.db.session() as s:
+        assert s.scalars(select(Rsvp)).all() == []
+        assert [(r.item, r.value) for r in s.scalars(select(SurveyResponse))][0][1] == 2
+        assert s.scalars(select(TypedNote)).one().status == "taken"
+    # Tapping the same "which?" button again changes nothing.
+    again = h.click("ben", survey_choice.label, reply[0])
+    assert again[0].text.startswith("Already done")
+    assert len(_survey_answers(h, "pre_survey")) == 1
+
+
+def test_availability_typed_while_a_survey_form_is_open_is_taken_as_availability(sqlite_url):
+    h = make_harness(sqlite_url, capabilities=frozenset({FORMS}))
+    h.run_step("enrol")
+    h.run_step("pre-survey")
+    reply = h.say("asha", "Mon 12:00-14:00, Thu 17:00-18:30")
+    assert "I'll suggest meeting times within: Mon 12:00-14:00, Thu 17:00-18:30" in reply[0].text
+    assert _survey_answers(h, "pre_survey") == {}
+
+
+def test_text_that_answers_nothing_is_kept_and_the_person_told(chat):
+    reply = chat.say("asha", "Running late today, sorry!")
+    assert "I'm not waiting for an answer from you just now" in reply[0].text
+    assert "kept" in reply[0].text
+    with chat.db.session() as s:
+        assert [n.text for n in s.scalars(select(TypedNote))] == ["Running late today, sorry!"]
+
+
+def test_a_yes_out_of_focus_never_answers_an_older_button_question(chat):
+    chat.run_step("launch-workshop")    # RSVP buttons
+    chat.run_step("reflection")         # then a reflection, asked in chat: now in focus
+    reply = chat.say("asha", "yes")
+    with chat.db.session() as s:
+        assert s.scalars(select(Rsvp)).all() == []
+        assert [r.text for r in s.scalars(select(Reflection))] == ["yes"]
+    assert reply[0].text.startswith("Saved.")
