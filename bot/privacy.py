@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from bot.context import address_of
 from bot.models import (
     AuditEntry, Cohort, Contract, Conversation, Delivery, ErasedCount, Meeting, Pair, PairMember, Participant,
-    PendingImport, Person, Prompt, Reflection, RoleGrant, Rsvp, SurveyResponse,
+    PendingImport, Person, Prompt, Reflection, RoleGrant, Rsvp, SurveyResponse, TypedNote,
 )
 from bot.surveys import get_survey
 
@@ -72,6 +72,9 @@ def personal_data(session: Session, person: Person) -> dict[str, Any]:
                                  for d in _deliveries_naming(session, person)
                                  if address in d.recipient.get("members", [])],
         "audit_entries": [_row(e, "actor", "action", "detail", "at") for e in _audit_about(session, person)],
+        "messages_you_typed_that_answered_nothing": [_row(n, "text", "status", "taken_for", "received_at") for n in
+                                                     session.scalars(select(TypedNote).where(
+                                                         TypedNote.person_id == person.id).order_by(TypedNote.id))],
     }
 
 
@@ -140,6 +143,7 @@ def erase(session: Session, person: Person, now: datetime) -> dict[str, int]:
                                 ("workshop replies", Rsvp, Rsvp.participant_id)):
         removed[name] = session.execute(delete(model).where(column.in_(ids))).rowcount if ids else 0
     removed["roles"] = session.execute(delete(RoleGrant).where(RoleGrant.person_id == person.id)).rowcount
+    removed["typed notes"] = session.execute(delete(TypedNote).where(TypedNote.person_id == person.id)).rowcount
     session.execute(update(Meeting).where(Meeting.proposer_id.in_(ids)).values(proposer_id=None))
     contracts = list(session.scalars(select(Contract).where(Contract.completed_by.in_(ids)))) if ids else []
     for contract in contracts:  # written by them: it is theirs to take away
