@@ -17,7 +17,8 @@ from bot import outbox
 from bot.capabilities import GROUP_CONVERSATION, Capabilities
 from bot.events import Address
 from bot.messages import Message, Recipient
-from bot.models import Cohort, Conversation, Pair, Participant, Person, Prompt, RoleGrant
+from bot.daytime import UNPROMPTED, next_daytime
+from bot.models import Cohort, Conversation, Organisation, Pair, Participant, Person, Prompt, RoleGrant
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class FlowContext:
             message=message,
             cohort_id=cohort_id if cohort_id is not None else participant.cohort_id,
             intent=message.intent,
-            available_at=available_at,
+            available_at=available_at or self._daytime(participant.person, message),
         )
         self.outgoing.append(item)
         if asks is not None:
@@ -89,8 +90,18 @@ class FlowContext:
     def send_to_person(self, person: Person, message: Message, key: str, cohort_id: int | None) -> None:
         self.outgoing.append(
             outbox.Outgoing(key=key, recipient=Recipient.person(address_of(person)), message=message,
-                            cohort_id=cohort_id, intent=message.intent)
+                            cohort_id=cohort_id, intent=message.intent, available_at=self._daytime(person, message))
         )
+
+    def _daytime(self, person: Person, message: Message) -> datetime | None:
+        """A message nobody asked for waits for the end of the recipient's quiet hours."""
+        if message.intent not in UNPROMPTED:
+            return None
+        hours = person.quiet_hours
+        if not hours:
+            organisation = self.session.get(Organisation, person.organisation_id)
+            hours = organisation.quiet_hours if organisation is not None else ""
+        return next_daytime(self.now, person.timezone, hours)
 
     def can_group(self, members: list[Participant]) -> bool:
         """Whether one conversation reaches all members: the platform can open one (Slack), or the

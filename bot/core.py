@@ -15,6 +15,7 @@ from bot import commands, enrolment, focus, overview
 from bot.capabilities import Capabilities
 from bot.clock import Clock
 from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler, address_of
+from bot.daytime import QuietHoursError, parse_quiet_hours
 from bot.db import Database, insert_for
 from bot.events import Address, Clicked, Command, InboundEvent, Joined, Profile, Said, Submitted, Upload
 from bot.flows import absence, digest, meeting, profile, quiet, survey
@@ -120,6 +121,8 @@ class Pairbot:
         keyword = words.split(" ", 1)[0].lower() if words else ""
         if keyword in ("help", "?", "hi", "hello"):
             return commands.help_message(ctx, person)
+        if keyword == "quiet-hours":
+            return _set_quiet_hours(person, words[len(keyword):].strip())
         if keyword == "availability":
             who = _participant(ctx, person, None)
             rest = words[len("availability"):].strip()
@@ -263,6 +266,21 @@ class Pairbot:
                     ctx.tell_coordinators(cohort, f"I can no longer reach {person.name} ({reason}). Their pair "
                                                   f"carries on; you may want to get in touch.",
                                           key=f"unreachable:{person.id}:{participant.cohort_id}")
+
+
+def _set_quiet_hours(person: Person, text: str) -> Message:
+    """'quiet-hours 08:00-16:00': when this person gets no unprompted messages (a night worker)."""
+    if not text:
+        current = person.quiet_hours or "your organisation's (21:00-08:00 unless it set others)"
+        return Message(f"Your quiet hours are {current}: nudges, reminders and digests wait until they end. "
+                       f"Change them like 'quiet-hours 08:00-16:00'.", intent="reask")
+    try:
+        start, end = parse_quiet_hours(text)
+    except QuietHoursError as problem:
+        return Message(f"Sorry, I couldn't read that: {problem}.", intent="reask")
+    person.quiet_hours = f"{start:%H:%M}-{end:%H:%M}"
+    return Message(f"Thanks: between {start:%H:%M} and {end:%H:%M} ({person.timezone}) I'll hold nudges, "
+                   f"reminders and digests until the quiet hours end.", intent="ack")
 
 
 def _grant_at_install(ctx: FlowContext, org: Organisation, who: Person, role: str) -> None:

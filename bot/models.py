@@ -76,6 +76,8 @@ class Organisation(Base):
     platform: Mapped[str] = mapped_column(String(20))
     workspace: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
+    # "21:00-08:00": when nudges, reminders and digests wait for morning; "" is Pairbot's default.
+    quiet_hours: Mapped[str] = mapped_column(String(20), default="")
 
 
 class Person(Base):
@@ -94,6 +96,8 @@ class Person(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
     reachable: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    # Their own quiet hours (a night worker sleeps by day); "" means their organisation's.
+    quiet_hours: Mapped[str] = mapped_column(String(20), default="")
 
     @property
     def first_name(self) -> str:

@@ -261,22 +261,54 @@ def test_a_forged_or_stale_button_value_is_refused_with_a_message(h):
     assert reply[0].intent == "error"
 
 
-def test_quiet_pair_is_nudged_at_three_weeks_and_escalated_at_five_once(h):
+def test_a_quiet_pair_is_nudged_after_the_programmes_spacing_and_escalated_only_if_still_quiet(h):
+    # The default programme proposes a meeting at least every four weeks: a pair is quiet after
+    # that plus a week's grace, not at three weeks (the old rule nudged pairs that were on plan).
     h.run_step("pairs-announced")
-    h.clock.advance(weeks=3, hours=1)
+    h.clock.advance(weeks=4)
+    assert h.core.sweep_quiet_pairs(h.cohort_id) == 0
+    h.clock.advance(weeks=1, days=1)
     assert h.core.sweep_quiet_pairs(h.cohort_id) == 1
     h.deliver()
     assert h.last("ben").intent == "quiet_pair_nudge" and h.last("asha").intent == "quiet_pair_nudge"
+    assert h.last("asha").text.startswith("You haven't had your first buddy meeting yet")
     assert h.core.sweep_quiet_pairs(h.cohort_id) == 0  # once per quiet spell
-    h.clock.advance(weeks=2)
+    h.clock.advance(weeks=1)
     assert h.core.sweep_quiet_pairs(h.cohort_id) == 1
     h.deliver()
-    assert "have not logged a meeting for 5 weeks" in h.last("rita").text
+    assert "no first meeting held or booked" in h.last("rita").text and "still quiet" in h.last("rita").text
     assert h.core.sweep_quiet_pairs(h.cohort_id) == 0
-    # The nudge's button starts a new proposal.
+    # The nudge's button starts a proposal.
     reply = h.click("asha", "Suggest times")
     assert "sent you some times" in reply[0].text
     assert _slot_choices(h.last("asha"))
+
+
+def test_a_pair_with_a_meeting_booked_or_held_recently_is_never_nudged(h):
+    h.run_step("buddy-meeting-1")
+    offer = h.last("ben")
+    h.click("ben", _slot_choices(offer)[0].label, offer)
+    for _ in range(7):  # a week's daily sweeps before the booked meeting
+        h.clock.advance(days=1)
+        assert h.core.sweep_quiet_pairs(h.cohort_id) == 0
+    wakeup = h.core.pending_wakeups()[0]
+    h.clock.set(wakeup.at)
+    h.core.run_wakeup("meeting_check", wakeup.ref_id)
+    h.deliver()
+    h.click("asha", "Yes, we met")
+    h.clock.advance(weeks=4)
+    assert h.core.sweep_quiet_pairs(h.cohort_id) == 0
+    h.clock.advance(weeks=1, days=2)
+    assert h.core.sweep_quiet_pairs(h.cohort_id) == 1
+    h.deliver()
+    assert h.last("ben").text.startswith("It's been 5 weeks since you last met")
+
+
+def test_no_nudges_after_the_programme_has_ended(h):
+    h.run_step("pairs-announced")
+    h.run_step("celebration")
+    h.clock.advance(days=1)
+    assert h.core.sweep_quiet_pairs(h.cohort_id) == 0
 
 
 def test_conversation_state_survives_a_restart(h, sqlite_url):
@@ -334,3 +366,27 @@ def test_prompts_are_closed_once_answered(h):
     with h.db.session() as s:
         open_prompts = s.scalars(select(Prompt).where(Prompt.status == "open")).all()
         assert len(open_prompts) == 1  # Ben's invitation is still open
+
+
+def test_a_nudge_due_at_night_waits_for_the_recipients_morning_and_a_night_worker_sets_their_own(h):
+    h.run_step("pairs-announced")
+    h.say("asha", "quiet-hours 08:00-16:00")  # Asha works nights and sleeps by day
+    # The daily sweep finds the pair quiet at 23:00 London time.
+    h.clock.set(datetime(2027, 2, 3, 23, 0, tzinfo=timezone.utc))
+    assert h.core.sweep_quiet_pairs(h.cohort_id) == 1
+    h.deliver()
+    assert h.last("asha").intent == "quiet_pair_nudge"  # 23:00 is her daytime
+    assert not any(m.intent == "quiet_pair_nudge" for m in h.inbox("ben"))  # Ben is asleep: it waits
+    with h.db.session() as s:
+        from bot.models import Delivery
+        waiting = s.scalars(select(Delivery).where(Delivery.intent == "quiet_pair_nudge",
+                                                   Delivery.status == "pending")).one()
+        assert waiting.available_at == datetime(2027, 2, 4, 8, 0, tzinfo=timezone.utc)
+    h.clock.set(datetime(2027, 2, 4, 8, 0, tzinfo=timezone.utc))
+    h.deliver()
+    assert h.last("ben").intent == "quiet_pair_nudge"
+
+
+def test_quiet_hours_that_cannot_be_read_get_a_clear_message(h):
+    reply = h.say("asha", "quiet-hours all day")
+    assert "'all day' is not a span of hours" in reply[0].text

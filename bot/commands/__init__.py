@@ -25,6 +25,7 @@ PARTICIPANT_HELP = (
     "• availability Mon 12:00-14:00, Thu 17:00-18:00 (when you could usually meet)\n"
     "• my-answers (your survey answers; change one with 'answer pre 3 4' while the survey is open)\n"
     "• my-data (a copy of what I hold about you), forget-me (erase it)\n"
+    "• quiet-hours 08:00-16:00 (when nudges and reminders wait; for night shifts)\n"
     "• help (this message)"
 )
 

@@ -1,18 +1,41 @@
-"""Pairs that drift apart: a nudge after three weeks without a meeting, the coordinator told at five."""
+"""Pairs that drift apart: a nudge when a pair has neither held nor booked a meeting for longer than
+its plan allows, and the coordinator told about a pair still quiet a week after its nudge.
+
+"Its plan" is the longer of the pair's contract ("fortnightly") and the programme's own spacing of
+meetings (four weeks in the default programme), plus a week's grace, so a pair on plan is never
+nudged. Nothing is sent after the programme's last step before the follow-up.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.context import FlowContext, active_members, names
 from bot.flows.base import choice
 from bot.messages import Message
-from bot.models import Cohort, Pair
+from bot.models import Cohort, Contract, Meeting, Pair, Participant
 from bot.programme import Programme
+
+GRACE = timedelta(weeks=1)
+ESCALATE_AFTER_NUDGE = timedelta(weeks=1)
+CONTRACT_SPACING = {"weekly": timedelta(weeks=1), "fortnightly": timedelta(weeks=2), "monthly": timedelta(days=31)}
+MEETING_INTENTS = ("propose_meeting", "propose_shadowing")
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """A pair that has gone quiet, and why."""
+
+    pair: Pair
+    members: list[Participant]
+    since: datetime          # their last meeting held (or their introduction)
+    met_before: bool
+    allowed: timedelta
+    reason: str
 
 
 def active_until(cohort: Cohort):
@@ -23,33 +46,80 @@ def active_until(cohort: Cohort):
     return max(ends) if ends else None
 
 
-def sweep(ctx: FlowContext, cohort: Cohort) -> int:
+def programme_spacing(cohort: Cohort) -> timedelta:
+    """The longest the programme itself leaves between two meetings it proposes."""
+    programme = Programme.from_dict(cohort.programme)
+    dues = sorted({due for due, step in programme.timeline(cohort.start_date, ZoneInfo(cohort.timezone))
+                   if step.intent in MEETING_INTENTS})
+    gaps = [later - earlier for earlier, later in zip(dues, dues[1:])]
+    return max(gaps, default=timedelta(weeks=4))
+
+
+def quiet_pairs(ctx: FlowContext, cohort: Cohort) -> list[Quiet]:
+    """Pairs with no meeting held or booked for longer than their plan allows, with the reason."""
     until = active_until(cohort)
     if until is not None and ctx.now > until:
-        return 0
-    nudge_after = timedelta(weeks=ctx.options.quiet_nudge_weeks)
-    escalate_after = timedelta(weeks=ctx.options.quiet_escalate_weeks)
-    acted = 0
-    for pair in ctx.session.scalars(select(Pair).where(Pair.cohort_id == cohort.id, Pair.status == "active")):
-        last = pair.last_met_at or pair.introduced_at
+        return []
+    spacing = programme_spacing(cohort)
+    pairs = list(ctx.session.scalars(select(Pair).where(Pair.cohort_id == cohort.id, Pair.status == "active")
+                                     .order_by(Pair.id)))
+    if not pairs:
+        return []
+    ids = [p.id for p in pairs]
+    held = dict(ctx.session.execute(
+        select(Meeting.pair_id, func.max(Meeting.agreed_at)).where(
+            Meeting.pair_id.in_(ids), Meeting.status == "held", Meeting.kind != "group").group_by(Meeting.pair_id)).all())
+    booked = set(ctx.session.scalars(select(Meeting.pair_id).where(
+        Meeting.pair_id.in_(ids), Meeting.status.in_(("agreed", "lapsed")), Meeting.outcome_at.is_(None),
+        Meeting.agreed_at > ctx.now - timedelta(days=1))))
+    frequency = dict(ctx.session.execute(select(Contract.pair_id, Contract.frequency)
+                                         .where(Contract.pair_id.in_(ids))).all())
+    found = []
+    for pair in pairs:
+        if pair.id in booked:
+            continue  # a meeting is in the diary (or was, yesterday, and its check is pending)
         members = active_members(pair)
-        if last is None or len(members) < 2:
+        met = held.get(pair.id)
+        since = max((t for t in (met, pair.last_met_at) if t is not None), default=None) or pair.introduced_at
+        if since is None or len(members) < 2:
             continue
-        quiet_for = ctx.now - last
-        stamp = last.date().isoformat()
-        if quiet_for >= escalate_after and (pair.escalated_at is None or pair.escalated_at < last):
-            weeks = quiet_for.days // 7
-            ctx.tell_coordinators(cohort, f"{names(members)} have not logged a meeting for {weeks} weeks "
-                                          f"(nudged {'once' if pair.nudged_at else 'not yet'}). A word from you may help.",
-                                  key=f"pair:{pair.id}:escalate:{stamp}", intent="quiet_pair_escalation")
-            pair.escalated_at = ctx.now
-            acted += 1
-        elif quiet_for >= nudge_after and (pair.nudged_at is None or pair.nudged_at < last):
+        agreed = CONTRACT_SPACING.get(frequency.get(pair.id) or "")
+        allowed = max(spacing, agreed or timedelta(0)) + GRACE
+        if ctx.now - since <= allowed:
+            continue
+        plan = f"their contract says {frequency[pair.id]}" if agreed else "the programme proposes one every " \
+               f"{spacing.days // 7} weeks"
+        weeks = (ctx.now - since).days // 7
+        what = f"no meeting held or booked for {weeks} weeks" if met or pair.last_met_at else \
+            f"no first meeting held or booked in the {weeks} weeks since they were introduced"
+        found.append(Quiet(pair, members, since, bool(met or pair.last_met_at), allowed, f"{what}; {plan}"))
+    return found
+
+
+def sweep(ctx: FlowContext, cohort: Cohort) -> int:
+    acted = 0
+    for quiet in quiet_pairs(ctx, cohort):
+        pair, members = quiet.pair, quiet.members
+        stamp = quiet.since.date().isoformat()
+        nudged_since = pair.nudged_at is not None and pair.nudged_at > quiet.since
+        if not nudged_since:
             options = (choice("Suggest times", "meeting", "propose", pair.id),)
-            message = Message(f"It's been {quiet_for.days // 7} weeks since you last met. Rotas are hard; "
-                              f"shall I suggest some times?", choices=options, intent="quiet_pair_nudge")
+            weeks = (ctx.now - quiet.since).days // 7
+            if quiet.met_before:
+                text = f"It's been {weeks} weeks since you last met. Rotas are hard; shall I suggest some times?"
+            else:
+                text = "You haven't had your first buddy meeting yet. Rotas are hard; shall I suggest some times?"
+            message = Message(text, choices=options, intent="quiet_pair_nudge")
             for member in members:
                 ctx.send_to(member, message, f"pair:{pair.id}:nudge:{stamp}:to:{member.id}", cohort.id)
             pair.nudged_at = ctx.now
+            acted += 1
+        elif ctx.now - pair.nudged_at >= ESCALATE_AFTER_NUDGE and (
+                pair.escalated_at is None or pair.escalated_at < pair.nudged_at):
+            ctx.tell_coordinators(cohort, f"{names(members)}: {quiet.reason}. I nudged them on "
+                                          f"{pair.nudged_at:%a %d %b} and they are still quiet; a word from you "
+                                          f"may help.", key=f"pair:{pair.id}:escalate:{stamp}",
+                                  intent="quiet_pair_escalation")
+            pair.escalated_at = ctx.now
             acted += 1
     return acted

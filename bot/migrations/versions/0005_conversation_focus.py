@@ -1,5 +1,5 @@
 """conversation focus and one arrangement per pair: prompts.asked_at, typed notes, meeting
-location and length, and a unique index on a pair's live arrangements
+location and length, a unique index on a pair's live arrangements, and quiet hours
 
 Revision ID: 0005
 Revises: 0004
@@ -43,12 +43,18 @@ def upgrade() -> None:
             SELECT MAX(id) FROM meetings WHERE status IN ('proposed', 'agreed', 'unscheduled')
             AND pair_id IS NOT NULL GROUP BY pair_id, kind, direction)
     """)
+    for table in ('organisations', 'people'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column('quiet_hours', sa.String(length=20), nullable=False, server_default=''))
     op.create_index('uq_meetings_live_arrangement', 'meetings', ['pair_id', 'kind', 'direction'], unique=True,
                     sqlite_where=LIVE, postgresql_where=LIVE)
 
 
 def downgrade() -> None:
     op.drop_index('uq_meetings_live_arrangement', table_name='meetings')
+    for table in ('organisations', 'people'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column('quiet_hours')
     with op.batch_alter_table('meetings', schema=None) as batch_op:
         batch_op.drop_column('minutes')
         batch_op.drop_column('location')
