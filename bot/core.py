@@ -18,7 +18,8 @@ from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler, addre
 from bot.daytime import QuietHoursError, parse_quiet_hours
 from bot.db import Database, insert_for
 from bot.events import Address, Clicked, Command, InboundEvent, Joined, Profile, Said, Submitted, Upload
-from bot.flows import absence, digest, meeting, profile, quiet, survey
+from bot.flows import absence, digest, group_meeting, meeting, profile, quiet, survey
+from bot.flows.base import StepInfo
 from bot.messages import Message, Recipient
 from bot.models import AuditEntry, Cohort, Delivery, Organisation, Participant, Person, ProcessedEvent, Prompt, StepRun
 from bot.overview import Overview
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 FLOWS = {**focus.FLOWS, focus.FLOW: focus}
 
 HELP = commands.PARTICIPANT_HELP
-WAKEUP_JOBS = {"meeting_check": meeting.ask_outcome}
+WAKEUP_JOBS = {"meeting_check": meeting.ask_outcome, "workshop_digest": digest.after_workshop}
 
 
 class Pairbot:
@@ -147,7 +148,12 @@ class Pairbot:
                 ctx.session.add(run)
                 ctx.session.flush()
                 run.recipients = fan_out(ctx, cohort, step)
-                if step.intent in digest.MILESTONES:
+                if step.intent == "group_meeting":
+                    # The "after the workshop" digest goes when the workshop is over, not with its invitation.
+                    held = group_meeting.meeting_for_step(ctx, cohort, StepInfo(
+                        cohort.id, step.id, step.intent, step.text, step.params, step.week))
+                    ctx.wake("workshop_digest", held.id, group_meeting.ends_at(held))
+                elif step.intent in digest.MILESTONES:
                     digest.send(ctx, cohort, f"after {step.params.get('title') or step.intent.replace('_', ' ')} "
                                              f"(week {step.week})", f"digest:{cohort_id}:milestone:{step_id}")
                 log.info("cohort %s step %s (%s) reached %s", cohort_id, step_id, step.intent, run.recipients)
@@ -251,7 +257,8 @@ class Pairbot:
 
     def pending_wakeups(self) -> list[Wakeup]:
         with self.unit() as ctx:
-            return [Wakeup("meeting_check", ref, at) for ref, at in meeting.pending_checks(ctx)]
+            return [Wakeup("meeting_check", ref, at) for ref, at in meeting.pending_checks(ctx)] + \
+                [Wakeup("workshop_digest", ref, at) for ref, at in digest.pending_after_workshops(ctx)]
 
     def mark_unreachable(self, address: Address, reason: str) -> None:
         """A person left the workspace or blocked the app: stop sending to them and tell coordinators."""

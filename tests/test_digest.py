@@ -77,8 +77,13 @@ def test_quiet_pairs_and_survey_completion_show_weeks_later(h):
     assert "Before we start: 0/2 answered" in text
 
 
-def test_a_milestone_step_sends_a_digest_too(h):
+def test_a_milestone_digest_goes_when_the_workshop_is_over_not_with_its_invitation(h):
     h.run_step("launch-workshop")
+    h.deliver()
+    assert digests(h, "fran") == []  # the invitation has gone; the workshop has not happened yet
+    (wakeup,) = [w for w in h.core.pending_wakeups() if w.job == "workshop_digest"]
+    h.clock.set(wakeup.at)
+    h.core.run_wakeup(wakeup.job, wakeup.ref_id)
     h.deliver()
     (milestone,) = digests(h, "fran")
     assert milestone.text.splitlines()[0] == "Spring 2027: after Launch workshop (week 0)"

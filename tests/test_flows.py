@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -390,3 +390,31 @@ def test_a_nudge_due_at_night_waits_for_the_recipients_morning_and_a_night_worke
 def test_quiet_hours_that_cannot_be_read_get_a_clear_message(h):
     reply = h.say("asha", "quiet-hours all day")
     assert "'all day' is not a span of hours" in reply[0].text
+
+
+def test_a_workshop_is_announced_at_its_programme_time_however_late_the_step_runs(sqlite_url):
+    on_time, late = make_harness(sqlite_url), make_harness(sqlite_url.replace(".sqlite", "-late.sqlite"))
+    on_time.run_step("launch-workshop")
+    step_due = late.clock.now()
+    from bot.programme import default_programme
+    from harness import START, TZ
+
+    due = default_programme().step("launch-workshop").due_at(START, TZ)
+    late.clock.set(due + timedelta(hours=30, minutes=18))  # the step ran a day and a bit late
+    late.core.run_step(late.cohort_id, "launch-workshop")
+    late.deliver()
+    assert on_time.last("asha").text == late.last("asha").text
+    with on_time.db.session() as s:
+        workshop = s.scalars(select(Meeting).where(Meeting.kind == "group")).one()
+    assert workshop.agreed_at > due and step_due is not None
+
+
+def test_no_invitation_goes_out_after_its_workshop(h):
+    from bot.programme import default_programme
+    from harness import START, TZ
+
+    due = default_programme().step("launch-workshop").due_at(START, TZ)
+    h.clock.set(due + timedelta(days=5))  # the step fell due while the bot was down, past the workshop
+    h.core.run_step(h.cohort_id, "launch-workshop")
+    h.deliver()
+    assert not any(m.intent == "group_meeting" for m in h.inbox("asha"))

@@ -43,3 +43,29 @@ def send(ctx: FlowContext, cohort: Cohort, heading: str, key: str) -> int:
     for person in staff.values():
         ctx.send_to_person(person, message, f"{key}:to:{person.id}", cohort.id)
     return len(staff)
+
+
+def after_workshop(ctx: FlowContext, meeting_id: int) -> int:
+    """Wake-up when a workshop is over: the milestone digest, counted then."""
+    from bot.models import Meeting
+    from bot.programme import Programme
+
+    meeting = ctx.session.get(Meeting, meeting_id)
+    cohort = ctx.session.get(Cohort, meeting.cohort_id) if meeting is not None else None
+    if cohort is None or cohort.status != "running":
+        return 0
+    week = next((s.week for s in Programme.from_dict(cohort.programme).steps if s.id == meeting.step_id), None)
+    heading = f"after {meeting.title}" + (f" (week {week})" if week is not None else "")
+    return send(ctx, cohort, heading, f"digest:{cohort.id}:milestone:{meeting.step_id}")
+
+
+def pending_after_workshops(ctx: FlowContext):
+    """Workshops whose digest is still to come (for the timeline to re-arm after a restart)."""
+    from sqlalchemy import select
+
+    from bot.flows.group_meeting import ends_at
+    from bot.models import Meeting
+
+    recent = ctx.now - timedelta(days=2)
+    return [(m.id, ends_at(m)) for m in ctx.session.scalars(select(Meeting).where(
+        Meeting.kind == "group", Meeting.status == "agreed", Meeting.agreed_at > recent))]

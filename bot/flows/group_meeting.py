@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -11,6 +11,7 @@ from bot.context import FlowContext
 from bot.flows.base import StepInfo, choice, choices_state, fill
 from bot.messages import Message
 from bot.models import Cohort, Meeting, Participant, Rsvp
+from bot.programme import Programme
 from bot.slots import format_slot
 
 FLOW = "group"
@@ -22,26 +23,64 @@ REPLIES = {
 }
 
 
+DEFAULT_TIME = "13:00"
+DEFAULT_MINUTES = 120
+
+
+def workshop_time(cohort: Cohort, step: StepInfo) -> datetime:
+    """When a workshop is held, from the programme (the invitation step's week, `held_week`,
+    `held_day`, `held_time`; or the legacy `held_days_after` counted from the step's due date),
+    never from when the step happened to run. A coordinator's `workshop set` overrides it."""
+    override = (cohort.settings or {}).get("workshops", {}).get(step.step_id, {})
+    if override.get("at"):
+        return datetime.fromisoformat(override["at"])
+    tz = ZoneInfo(cohort.timezone)
+    params = step.params
+    hour, minute = (int(part) for part in str(params.get("held_time", DEFAULT_TIME)).split(":"))
+    if "held_day" not in params and "held_week" not in params and "held_days_after" in params:
+        due = Programme.from_dict(cohort.programme).step(step.step_id).due_at(cohort.start_date, tz)
+        day = due.date() + timedelta(days=int(params["held_days_after"]))
+    else:
+        week = int(params.get("held_week", step.week))
+        step_day = Programme.from_dict(cohort.programme).step(step.step_id).day
+        offset = int(params.get("held_day", step_day + 3)) if "held_day" in params or "held_week" in params \
+            else step_day + 3
+        day = cohort.start_date + timedelta(weeks=week, days=offset)
+    return datetime.combine(day, time(hour, minute), tzinfo=tz).astimezone(timezone.utc)
+
+
+def workshop_place(cohort: Cohort, step: StepInfo) -> str:
+    override = (cohort.settings or {}).get("workshops", {}).get(step.step_id, {})
+    return str(override.get("location") or step.params.get("location") or "")
+
+
 def meeting_for_step(ctx: FlowContext, cohort: Cohort, step: StepInfo) -> Meeting:
     meeting = ctx.session.scalars(
         select(Meeting).where(Meeting.cohort_id == cohort.id, Meeting.kind == "group",
                               Meeting.step_id == step.step_id)
     ).first()
     if meeting is None:
-        held_at = ctx.now + timedelta(days=int(step.params.get("held_days_after", 7)))
         meeting = Meeting(cohort_id=cohort.id, kind="group", step_id=step.step_id,
-                          title=str(step.params.get("title", "Group meeting")), agreed_at=held_at,
+                          title=str(step.params.get("title", "Group meeting")),
+                          agreed_at=workshop_time(cohort, step), location=workshop_place(cohort, step),
+                          minutes=int(step.params.get("duration_minutes", DEFAULT_MINUTES)),
                           status="agreed", slots=[], created_at=ctx.now)
         ctx.session.add(meeting)
         ctx.session.flush()
     return meeting
 
 
+def ends_at(meeting: Meeting) -> datetime:
+    return meeting.agreed_at + timedelta(minutes=meeting.minutes or DEFAULT_MINUTES)
+
+
 def invite(ctx: FlowContext, cohort: Cohort, meeting: Meeting, participant: Participant, step: StepInfo) -> int:
+    if meeting.agreed_at <= ctx.now:
+        return 0  # an invitation after the event helps nobody (a step run late, or the workshop moved)
     when = format_slot(meeting.agreed_at, ZoneInfo(participant.person.timezone))
+    location = meeting.location
     text = fill(step.text, first_name=participant.person.first_name, cohort=cohort.name, week=step.week,
-                title=meeting.title, held_at=when)
-    location = step.params.get("location")
+                title=meeting.title, held_at=when, location=location)
     text = f"{text}\n{meeting.title}: {when}" + (f", {location}" if location else "") + ". Will you come?"
     options = tuple(choice(label, FLOW, "rsvp", meeting.id, answer) for answer, label in ANSWERS.items())
     ctx.open_prompt(participant, FLOW, meeting.id, choices=choices_state(options))
