@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -11,6 +11,7 @@ from bot.context import FlowContext
 from bot.flows.base import StepInfo, choice, choices_state, fill
 from bot.messages import Message
 from bot.models import Cohort, Meeting, Participant, Rsvp
+from bot.programme import group_meeting_start
 from bot.slots import format_slot
 
 FLOW = "group"
@@ -28,7 +29,8 @@ def meeting_for_step(ctx: FlowContext, cohort: Cohort, step: StepInfo) -> Meetin
                               Meeting.step_id == step.step_id)
     ).first()
     if meeting is None:
-        held_at = ctx.now + timedelta(days=int(step.params.get("held_days_after", 7)))
+        # The programme sets the workshop's time, so a late or re-run invitation names the same one.
+        held_at = group_meeting_start(step.params, cohort.start_date, cohort.timezone).astimezone(timezone.utc)
         meeting = Meeting(cohort_id=cohort.id, kind="group", step_id=step.step_id,
                           title=str(step.params.get("title", "Group meeting")), agreed_at=held_at,
                           status="agreed", slots=[], created_at=ctx.now)
@@ -40,7 +42,7 @@ def meeting_for_step(ctx: FlowContext, cohort: Cohort, step: StepInfo) -> Meetin
 def invite(ctx: FlowContext, cohort: Cohort, meeting: Meeting, participant: Participant, step: StepInfo) -> int:
     when = format_slot(meeting.agreed_at, ZoneInfo(participant.person.timezone))
     text = fill(step.text, first_name=participant.person.first_name, cohort=cohort.name, week=step.week,
-                title=meeting.title, held_at=when)
+                title=meeting.title, held_at=when, location=step.params.get("location", ""))
     location = step.params.get("location")
     text = f"{text}\n{meeting.title}: {when}" + (f", {location}" if location else "") + ". Will you come?"
     options = tuple(choice(label, FLOW, "rsvp", meeting.id, answer) for answer, label in ANSWERS.items())
