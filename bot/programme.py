@@ -689,7 +689,7 @@ def _build_step(
         # allowed a workshop "right away" (held_days_after = 0).
         if held <= invited and not snapshot:
             given = [k for k in ("held_day", "held_week", "held_days_after") if k in raw.get("params", {})]
-            if held[0] == invited[0] and "held_time" in raw.get("params", {}) or not given:
+            if (held[0] == invited[0] and "held_time" in raw.get("params", {})) or not given:
                 given = ["held_time"]
             problems.add(where, f"params.{given[0]}",
                          f"the workshop (week {params['held_week']} day {params['held_day']} {params['held_time']}) "
