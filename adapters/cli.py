@@ -134,7 +134,8 @@ def _parse_date(_ctx, _param, value: str | None) -> date | None:
 @click.option("--start", callback=_parse_date, help="The cohort's start date (YYYY-MM-DD). Default: next Monday.")
 @click.option("--timezone", "tz_name", default="Europe/London", show_default=True)
 def programme_show(file: str | None, start: date | None, tz_name: str) -> None:
-    """Print a programme's timeline with real dates (FILE defaults to the built-in programme)."""
+    """Print a programme's timeline with real dates and each group meeting's date, time and place
+    (FILE defaults to the built-in programme)."""
     from datetime import timedelta
 
     from bot.programme import ProgrammeError, default_programme, load_programme, render_timeline

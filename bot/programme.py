@@ -19,12 +19,15 @@ A programme is a TOML file (read with the standard library's ``tomllib``)::
     [steps.params]                 # optional, intent-specific (see PARAMS)
 
 Every step becomes one message intent sent at ``start + week*7 + day`` days, at
-``time`` in the cohort's time zone. Loading collects every problem in the file
-and raises one :class:`ProgrammeError` that names the file, the step and the field.
+``time`` in the cohort's time zone. A group_meeting step is the invitation; the
+workshop itself is at ``held_week``/``held_day``/``held_time`` of the programme,
+never "when the invitation happened to run".
 
-This module is pure: no platform SDK, scheduler or database imports. A cohort
-keeps a JSON snapshot of its programme (:meth:`Programme.to_dict`), so later
-edits of the file never change a running cohort.
+The file is checked with pydantic models (strict types, unknown keys refused);
+loading collects every problem and raises one :class:`ProgrammeError` whose lines
+name the file, the step and the field. This module is pure: no platform SDK,
+scheduler or database imports. A cohort keeps a JSON snapshot of its programme
+(:meth:`Programme.to_dict`), so later edits of the file never change a running cohort.
 """
 
 from __future__ import annotations
@@ -40,46 +43,23 @@ from datetime import time as dtime
 from importlib import resources
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import AfterValidator, BaseModel, ConfigDict, PlainValidator, ValidationError, field_validator
+
 __all__ = [
-    "ALLOWED_AUDIENCES",
-    "AUDIENCES",
-    "DEFAULT_TIME",
-    "INTENTS",
-    "PARAMS",
-    "PLACEHOLDERS",
-    "SHADOWING_DIRECTIONS",
-    "SURVEY_INTENTS",
-    "Params",
-    "Programme",
-    "ProgrammeError",
-    "Step",
-    "allowed_placeholders",
-    "default_programme",
-    "load_programme",
-    "parse_programme",
-    "render_timeline",
-    "step_due_at",
+    "ALLOWED_AUDIENCES", "AUDIENCES", "DEFAULT_TIME", "INTENTS", "PARAMS", "PLACEHOLDERS",
+    "SHADOWING_DIRECTIONS", "SURVEY_INTENTS", "Params", "Programme", "ProgrammeError", "Step",
+    "allowed_placeholders", "default_programme", "group_meeting_start", "load_programme",
+    "parse_programme", "render_timeline", "step_due_at",
 ]
 
 SNAPSHOT_FORMAT = 1
 
 INTENTS: tuple[str, ...] = (
-    "enrol",
-    "pair_intro",
-    "pre_survey",
-    "group_meeting",
-    "propose_meeting",
-    "contract",
-    "fit_check",
-    "propose_shadowing",
-    "pulse",
-    "project",
-    "reflect",
-    "post_survey",
-    "follow_up",
+    "enrol", "pair_intro", "pre_survey", "group_meeting", "propose_meeting", "contract",
+    "fit_check", "propose_shadowing", "pulse", "project", "reflect", "post_survey", "follow_up",
 )
 
 SURVEY_INTENTS: frozenset[str] = frozenset(
@@ -130,14 +110,14 @@ PLACEHOLDERS: Mapping[str, str] = {
     "week": "the step's week number",
     "title": "the group meeting's title (group_meeting steps only)",
     "held_at": "when the group meeting is held, as local date and time (group_meeting steps only)",
+    "location": "where the group meeting is held (group_meeting steps only)",
 }
+_GROUP_MEETING_PLACEHOLDERS = ("title", "held_at", "location")
 
 DEFAULT_TIME = dtime(9, 0)
-DEFAULT_HELD_DAYS_AFTER = 7
-WEEK_RANGE = (-8, 60)
-DAY_RANGE = (0, 6)
-TARGET_RANGE = (0, 52)
-HELD_DAYS_AFTER_RANGE = (0, 28)
+DEFAULT_HELD_TIME = "13:00"
+DEFAULT_HELD_DAYS_LATER = 3  # a workshop's default day: three days after its invitation
+DEFAULT_DURATION_MINUTES = 120
 MAX_TEXT = 1500
 MAX_SHORT_TEXT = 200
 
@@ -147,57 +127,180 @@ _TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
 _TOML_POS_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _TOML_EOF_RE = re.compile(r"\s*\(at end of document\)\s*$")
 
-_STEP_FIELDS = ("id", "week", "day", "time", "intent", "audience", "text", "params")
-_PROGRAMME_FIELDS = ("name", "description", "meetings_target", "group_meetings_target")
-_TOP_LEVEL = ("programme", "steps")
+
+# --- Field types: each check raises ValueError with the sentence a reader sees ---
 
 
-# --------------------------------------------------------------------------- #
-# Parameters per intent
-# --------------------------------------------------------------------------- #
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, datetime):
+        return f"a date-time ({value.isoformat()})"
+    if isinstance(value, date):
+        return f"a date ({value.isoformat()})"
+    if isinstance(value, dtime):
+        return f"a TOML time ({value.isoformat()})"
+    return "nothing" if value is None else type(value).__name__
 
 
-@dataclass(frozen=True)
-class _ParamSpec:
-    kind: str  # "str", "int", "choice", "survey_id"
-    required: bool = False
-    default: Any = None  # filled in when the parameter is absent (None: stays absent)
-    minimum: int | None = None
-    maximum: int | None = None
-    choices: tuple[str, ...] = ()
+def _between(lo: int, hi: int) -> Any:
+    def check(value: int) -> int:
+        if not lo <= value <= hi:
+            raise ValueError(f"{value} is out of range (expected {lo}..{hi})")
+        return value
+
+    return Annotated[int, AfterValidator(check)]
 
 
-_SURVEY_PARAMS = {"survey": _ParamSpec("survey_id")}  # default: the intent's name
+def _text(limit: int, *, blank: bool = False) -> Any:
+    def check(value: str) -> str:
+        if not blank and not value.strip():
+            raise ValueError("must not be empty")
+        if len(value) > limit:
+            raise ValueError(f"is {len(value)} characters long (at most {limit})")
+        return value
 
-#: Parameters each intent accepts (``[steps.params]``). Defaults are filled in, so
-#: ``step.params`` always holds every parameter that has a default.
-PARAMS: Mapping[str, Mapping[str, _ParamSpec]] = {
-    "enrol": {},
-    "pair_intro": {},
-    "pre_survey": _SURVEY_PARAMS,
-    "group_meeting": {
-        "title": _ParamSpec("str", required=True),
-        "held_days_after": _ParamSpec(
-            "int",
-            default=DEFAULT_HELD_DAYS_AFTER,
-            minimum=HELD_DAYS_AFTER_RANGE[0],
-            maximum=HELD_DAYS_AFTER_RANGE[1],
-        ),
-        "location": _ParamSpec("str"),
-    },
-    # Default meeting_number: 1 + the number of propose_meeting steps before it.
-    "propose_meeting": {"meeting_number": _ParamSpec("int", minimum=1, maximum=99)},
-    "contract": {},
-    "fit_check": _SURVEY_PARAMS,
-    "propose_shadowing": {
-        "direction": _ParamSpec("choice", required=True, choices=SHADOWING_DIRECTIONS)
-    },
-    "pulse": _SURVEY_PARAMS,
-    "project": {},
-    "reflect": {},
-    "post_survey": _SURVEY_PARAMS,
-    "follow_up": _SURVEY_PARAMS,
+    return Annotated[str, AfterValidator(check)]
+
+
+def _one_of(choices: tuple[str, ...], *, hint: bool = False) -> Any:
+    def check(value: str) -> str:
+        if value not in choices:
+            close = difflib.get_close_matches(value, choices, n=1) if hint else []
+            also = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ValueError(f"{value!r} is not one of {', '.join(choices)}{also}")
+        return value
+
+    return Annotated[str, AfterValidator(check)]
+
+
+def _step_id(value: str) -> str:
+    if not _ID_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid id (use lowercase letters, digits and dashes, "
+            "starting with a letter or digit, at most 63 characters)"
+        )
+    return value
+
+
+def _survey_id(value: str) -> str:
+    if not _SURVEY_ID_RE.match(value):
+        raise ValueError(f"{value!r} is not a survey id (lowercase letters, digits, '_' and '-')")
+    return value
+
+
+def _local_time(value: Any) -> dtime:
+    """A time "HH:MM", or a TOML local time such as 09:30:00."""
+    if isinstance(value, dtime):
+        if value.tzinfo is not None or value.second or value.microsecond:
+            raise ValueError(f"expected a local time HH:MM, got {_describe(value)}")
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected a time \"HH:MM\", got {_describe(value)}")
+    m = _TIME_RE.match(value.strip())
+    if not m:
+        raise ValueError(f"{value!r} is not a time (expected HH:MM, e.g. '09:30')")
+    hour, minute = int(m.group(1)), int(m.group(2))
+    if hour > 23:
+        raise ValueError(f"{value!r} is not a valid time: the hour must be 00..23")
+    if minute > 59:
+        raise ValueError(f"{value!r} is not a valid time: the minutes must be 00..59")
+    return dtime(hour, minute)
+
+
+Week = _between(-8, 60)
+Day = _between(0, 6)
+Target = Optional[_between(0, 52)]
+LocalTime = Annotated[dtime, PlainValidator(_local_time)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# --- The file's tables ---
+
+
+class _Head(_Strict):
+    """The [programme] table."""
+
+    name: _text(MAX_SHORT_TEXT)
+    description: str = ""
+    meetings_target: Target = None
+    group_meetings_target: Target = None
+
+
+class _StepFields(_Strict):
+    """One [[steps]] table; params are checked by PARAMS[intent], the text by _text_problems."""
+
+    id: Annotated[str, AfterValidator(_step_id)]
+    week: Week
+    day: Day = 0
+    time: LocalTime = DEFAULT_TIME
+    intent: _one_of(INTENTS, hint=True)
+    audience: _one_of(AUDIENCES)
+    text: _text(MAX_TEXT)
+    params: dict[str, Any] = {}
+
+
+class _NoParams(_Strict):
+    pass
+
+
+class _SurveyParams(_Strict):
+    survey: Optional[Annotated[str, AfterValidator(_survey_id)]] = None  # default: the intent
+
+
+class _MeetingParams(_Strict):
+    # default: 1 + the number of propose_meeting steps before it
+    meeting_number: Optional[_between(1, 99)] = None
+
+
+class _ShadowingParams(_Strict):
+    direction: _one_of(SHADOWING_DIRECTIONS)
+
+
+class _GroupMeetingParams(_Strict):
+    title: _text(MAX_SHORT_TEXT)
+    held_week: Optional[Week] = None  # default: the invitation's week
+    held_day: Optional[Day] = None  # default: the invitation's day + 3, carried into the next week
+    held_time: LocalTime = _local_time(DEFAULT_HELD_TIME)
+    duration_minutes: _between(15, 600) = DEFAULT_DURATION_MINUTES
+    location: _text(MAX_SHORT_TEXT, blank=True) = ""
+    # Older files and snapshots: days after the invitation's due date.
+    held_days_after: Optional[_between(0, 28)] = None
+
+    @field_validator("held_days_after")
+    @classmethod
+    def _not_both(cls, value: int | None, info) -> int | None:
+        if value is not None and (info.data.get("held_week") is not None or info.data.get("held_day") is not None):
+            raise ValueError("give held_week and held_day, or the older held_days_after, not both")
+        return value
+
+
+#: The parameters each intent accepts (``[steps.params]``), as a pydantic model.
+PARAMS: Mapping[str, type[_Strict]] = {
+    "enrol": _NoParams,
+    "pair_intro": _NoParams,
+    "pre_survey": _SurveyParams,
+    "group_meeting": _GroupMeetingParams,
+    "propose_meeting": _MeetingParams,
+    "contract": _NoParams,
+    "fit_check": _SurveyParams,
+    "propose_shadowing": _ShadowingParams,
+    "pulse": _SurveyParams,
+    "project": _NoParams,
+    "reflect": _NoParams,
+    "post_survey": _SurveyParams,
+    "follow_up": _SurveyParams,
 }
+_REQUIRED_CHOICES = {"direction": SHADOWING_DIRECTIONS}
 
 
 def allowed_placeholders(intent: str, audience: str) -> frozenset[str]:
@@ -205,7 +308,7 @@ def allowed_placeholders(intent: str, audience: str) -> frozenset[str]:
 
     ``{first_name}`` is not allowed in pair messages (several people read them),
     ``{buddy_names}`` not in messages to coordinators or facilitators (who have no
-    buddy), ``{title}`` and ``{held_at}`` only in group_meeting steps.
+    buddy), ``{title}``, ``{held_at}`` and ``{location}`` only in group_meeting steps.
     """
     names = {"cohort", "week"}
     if audience != "pair":
@@ -213,13 +316,11 @@ def allowed_placeholders(intent: str, audience: str) -> frozenset[str]:
     if audience in ("pair", *_MEMBERS):
         names.add("buddy_names")
     if intent == "group_meeting":
-        names.update({"title", "held_at"})
+        names.update(_GROUP_MEETING_PLACEHOLDERS)
     return frozenset(names)
 
 
-# --------------------------------------------------------------------------- #
-# Values
-# --------------------------------------------------------------------------- #
+# --- Values ---
 
 
 class Params(Mapping[str, Any]):
@@ -283,6 +384,19 @@ class Step:
     def due_at(self, start: date, tz: ZoneInfo | str) -> datetime:
         return step_due_at(self, start, tz)
 
+    def event_at(self, start: date, tz: ZoneInfo | str) -> datetime | None:
+        """When the workshop this group_meeting step invites to starts (aware, local to ``tz``)."""
+        if self.intent != "group_meeting":
+            return None
+        return group_meeting_start(_workshop(self.week, self.day, self.params), start, tz)
+
+    @property
+    def event_minutes(self) -> int | None:
+        """How long the workshop lasts, for group_meeting steps."""
+        if self.intent != "group_meeting":
+            return None
+        return int(self.params.get("duration_minutes", DEFAULT_DURATION_MINUTES))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -344,7 +458,7 @@ class Programme:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Programme:
-        """Read a snapshot made by :meth:`to_dict` (validated like a file)."""
+        """Read a snapshot made by :meth:`to_dict`, also by an older Pairbot (validated like a file)."""
         if not isinstance(d, Mapping):
             raise ProgrammeError("snapshot", [f"snapshot: expected a mapping, got {_describe(d)}"])
         data = dict(d)
@@ -356,7 +470,7 @@ class Programme:
             raise ProgrammeError(
                 source, [f"{source}: snapshot format {fmt!r} is not supported (expected {SNAPSHOT_FORMAT})"]
             )
-        return _build(data, source)
+        return _build(data, source, snapshot=True)
 
 
 class ProgrammeError(Exception):
@@ -365,20 +479,15 @@ class ProgrammeError(Exception):
     def __init__(self, source: str, problems: list[str] | tuple[str, ...]) -> None:
         self.source = source
         self.problems: tuple[str, ...] = tuple(problems)
-        super().__init__(self._message())
+        super().__init__(str(self))
 
-    def _message(self) -> str:
+    def __str__(self) -> str:
         n = len(self.problems)
         head = f"{n} problem{'s' if n != 1 else ''} in {self.source}"
         return "\n".join([head, *(f"  {p}" for p in self.problems)])
 
-    def __str__(self) -> str:
-        return self._message()
 
-
-# --------------------------------------------------------------------------- #
-# Loading
-# --------------------------------------------------------------------------- #
+# --- Loading ---
 
 
 def load_programme(path: str | PathLike[str]) -> Programme:
@@ -412,8 +521,7 @@ def _toml_problem(source: str, exc: tomllib.TOMLDecodeError) -> str:
     msg = str(exc)
     m = _TOML_POS_RE.search(msg)
     if m:
-        reason = msg[: m.start()]
-        return f"{source}: line {m.group(1)}, column {m.group(2)}: TOML syntax error: {reason}"
+        return f"{source}: line {m.group(1)}, column {m.group(2)}: TOML syntax error: {msg[: m.start()]}"
     m = _TOML_EOF_RE.search(msg)
     if m:
         return f"{source}: at the end of the file: TOML syntax error: {msg[: m.start()]}"
@@ -421,335 +529,111 @@ def _toml_problem(source: str, exc: tomllib.TOMLDecodeError) -> str:
 
 
 class _Problems:
+    """Problems as sentences: "<file>: <where> field '<field>': <what is wrong>"."""
+
     def __init__(self, source: str) -> None:
         self.source = source
         self.items: list[str] = []
 
     def add(self, where: str | None, fld: str | None, message: str) -> None:
-        parts = [self.source]
-        if where and fld:
-            parts.append(f"{where} field '{fld}'")
-        elif where:
-            parts.append(where)
-        elif fld:
-            parts.append(f"field '{fld}'")
-        parts.append(message)
-        self.items.append(": ".join(parts))
+        place = f"{where} field '{fld}'" if where and fld else where or (fld and f"field '{fld}'")
+        self.items.append(": ".join(p for p in (self.source, place, message) if p))
+
+    def add_errors(self, where: str, exc: ValidationError, model: type[BaseModel], *,
+                   prefix: str = "", intent: str = "") -> set[str]:
+        """Map pydantic's errors to sentences; returns the fields that failed."""
+        failed: set[str] = set()
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"])
+            failed.add(str(error["loc"][0]) if error["loc"] else "")
+            self.add(where, prefix + name, _explain(error, model, prefix, intent))
+        return failed
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, Mapping):
-        return "a table"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, datetime):
-        return f"a date-time ({value.isoformat()})"
-    if isinstance(value, date):
-        return f"a date ({value.isoformat()})"
-    if isinstance(value, dtime):
-        return f"a TOML time ({value.isoformat()})"
-    if value is None:
-        return "nothing"
-    return type(value).__name__
+_EXPECTED = {"int_type": "an integer", "string_type": "a string", "dict_type": "a table"}
 
 
-def _unknown(name: str, allowed: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(name, allowed, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    return f"unknown field{hint} (allowed: {', '.join(allowed)})"
+def _explain(error: Mapping[str, Any], model: type[BaseModel], prefix: str, intent: str) -> str:
+    kind, given, name = error["type"], error.get("input"), str(error["loc"][-1]) if error["loc"] else ""
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {_describe(given)}"
+    if kind == "missing" and prefix:
+        choices = _REQUIRED_CHOICES.get(name)
+        return f"missing required parameter for {intent}" + (f" (one of {', '.join(choices)})" if choices else "")
+    if kind == "missing":
+        return "missing required field"
+    if kind == "extra_forbidden":
+        allowed = list(model.model_fields)
+        if prefix and not allowed:
+            return f"unknown parameter: {intent} takes no parameters"
+        close = difflib.get_close_matches(name, allowed, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        what = f"parameter for {intent}" if prefix else "field"
+        return f"unknown {what}{hint} (allowed: {', '.join(allowed)})"
+    return str(error["msg"])
 
 
-def _int(problems: _Problems, where: str | None, fld: str, value: Any, lo: int, hi: int) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        problems.add(where, fld, f"expected an integer, got {_describe(value)}")
-        return None
-    if not lo <= value <= hi:
-        problems.add(where, fld, f"{value} is out of range (expected {lo}..{hi})")
-        return None
-    return value
-
-
-def _str(
-    problems: _Problems, where: str | None, fld: str, value: Any, limit: int = MAX_SHORT_TEXT
-) -> str | None:
-    if not isinstance(value, str):
-        problems.add(where, fld, f"expected a string, got {_describe(value)}")
-        return None
-    if not value.strip():
-        problems.add(where, fld, "must not be empty")
-        return None
-    if len(value) > limit:
-        problems.add(where, fld, f"is {len(value)} characters long (at most {limit})")
-        return None
-    return value
-
-
-def _time(problems: _Problems, where: str, value: Any) -> dtime | None:
-    if isinstance(value, dtime):  # a TOML local time such as 09:30:00
-        if value.tzinfo is not None or value.second or value.microsecond:
-            problems.add(where, "time", f"expected a local time HH:MM, got {_describe(value)}")
-            return None
-        return value
-    if not isinstance(value, str):
-        problems.add(where, "time", f"expected a time \"HH:MM\", got {_describe(value)}")
-        return None
-    m = _TIME_RE.match(value.strip())
-    if not m:
-        problems.add(where, "time", f"{value!r} is not a time (expected HH:MM, e.g. '09:30')")
-        return None
-    hour, minute = int(m.group(1)), int(m.group(2))
-    if hour > 23:
-        problems.add(where, "time", f"{value!r} is not a valid time: the hour must be 00..23")
-        return None
-    if minute > 59:
-        problems.add(where, "time", f"{value!r} is not a valid time: the minutes must be 00..59")
-        return None
-    return dtime(hour, minute)
-
-
-def _check_text(problems: _Problems, where: str, text: str, intent: str | None, audience: str | None) -> None:
-    try:
-        parsed = list(string.Formatter().parse(text))
-    except ValueError as exc:
-        problems.add(where, "text", f"broken braces {_brace_problem(text) or f'({exc})'}; "
-                     "write {{ and }} for literal braces")
-        return
-    allowed = (
-        allowed_placeholders(intent, audience)
-        if intent in ALLOWED_AUDIENCES and audience in AUDIENCES
-        else frozenset(PLACEHOLDERS)
-    )
-    seen: set[str] = set()
-    for _, name, spec, conversion in parsed:
-        if name is None or name in seen:
-            continue
-        seen.add(name)
-        if name not in PLACEHOLDERS:
-            shown = "{" + name + "}"
-            problems.add(
-                where,
-                "text",
-                f"unknown placeholder {shown} (known: "
-                + ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-                + ")",
-            )
-        elif name not in allowed:
-            if name in ("title", "held_at"):
-                why = "only group_meeting steps have it"
-            elif name == "first_name":
-                why = "pair messages are read by several people; use {buddy_names}"
-            else:
-                why = f"messages to {audience} have no buddy"
-            problems.add(where, "text", f"placeholder {{{name}}} cannot be used here: {why}")
-        elif spec or conversion:
-            problems.add(
-                where, "text", f"placeholder {{{name}}} must be written plainly, without ':' or '!'"
-            )
-
-
-def _brace_problem(text: str) -> str | None:
-    """Describe the first unbalanced brace in ``text``, quoting the text around it."""
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c in "{}" and text[i : i + 2] in ("{{", "}}"):
-            i += 2
-            continue
-        if c == "{":
-            end = text.find("}", i)
-            nested = text.find("{", i + 1)
-            if end == -1 or (nested != -1 and nested < end):
-                stop = end if end != -1 else len(text)
-                if nested != -1 and nested < stop:
-                    stop = nested
-                fragment = text[i:stop].rstrip()[:30]
-                return f"in {fragment!r}: this '{{' is never closed"
-            i = end + 1
-            continue
-        if c == "}":
-            fragment = text[max(0, i - 29) : i + 1].lstrip()
-            return f"in {fragment!r}: this '}}' has no opening '{{'"
-        i += 1
-    return None
-
-
-def _check_params(
-    problems: _Problems, where: str, intent: str, raw: Any
-) -> dict[str, Any] | None:
-    specs = PARAMS[intent]
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, Mapping):
-        problems.add(where, "params", f"expected a table, got {_describe(raw)}")
-        return None
-    out: dict[str, Any] = {}
-    ok = True
-    for key, value in raw.items():
-        fld = f"params.{key}"
-        spec = specs.get(key)
-        if spec is None:
-            if specs:
-                close = difflib.get_close_matches(key, list(specs), n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                problems.add(
-                    where,
-                    fld,
-                    f"unknown parameter for {intent}{hint} (allowed: {', '.join(specs)})",
-                )
-            else:
-                problems.add(where, fld, f"unknown parameter: {intent} takes no parameters")
-            ok = False
-            continue
-        if spec.kind == "int":
-            lo = spec.minimum if spec.minimum is not None else -(2**31)
-            hi = spec.maximum if spec.maximum is not None else 2**31
-            checked = _int(problems, where, fld, value, lo, hi)
-        elif spec.kind == "str":
-            checked = _str(problems, where, fld, value)
-        elif spec.kind == "choice":
-            if not isinstance(value, str):
-                problems.add(where, fld, f"expected a string, got {_describe(value)}")
-                checked = None
-            elif value not in spec.choices:
-                problems.add(where, fld, f"{value!r} is not one of {', '.join(spec.choices)}")
-                checked = None
-            else:
-                checked = value
-        else:  # survey_id
-            if not isinstance(value, str):
-                problems.add(where, fld, f"expected a string, got {_describe(value)}")
-                checked = None
-            elif not _SURVEY_ID_RE.match(value):
-                problems.add(
-                    where,
-                    fld,
-                    f"{value!r} is not a survey id (lowercase letters, digits, '_' and '-')",
-                )
-                checked = None
-            else:
-                checked = value
-        if checked is None:
-            ok = False
-        else:
-            out[key] = checked
-    for key, spec in specs.items():
-        if key in raw:
-            continue
-        if spec.required:
-            extra = f" (one of {', '.join(spec.choices)})" if spec.choices else ""
-            problems.add(where, f"params.{key}", f"missing required parameter for {intent}{extra}")
-            ok = False
-        elif spec.default is not None:
-            out[key] = spec.default
-        elif spec.kind == "survey_id":
-            out[key] = intent
-    return out if ok else None
-
-
-def _build(data: Mapping[str, Any], source: str) -> Programme:
+def _build(data: Mapping[str, Any], source: str, *, snapshot: bool = False) -> Programme:
     problems = _Problems(source)
-
     for key in data:
-        if key not in _TOP_LEVEL:
-            close = difflib.get_close_matches(key, _TOP_LEVEL, n=1)
+        if key not in ("programme", "steps"):
+            close = difflib.get_close_matches(key, ("programme", "steps"), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             problems.add(None, None, f"unknown top-level table or key '{key}'{hint} (allowed: [programme], [[steps]])")
 
-    # [programme]
-    head = data.get("programme")
-    name = description = None
-    meetings_target = group_meetings_target = None
-    targets_given: dict[str, bool] = {}
-    where_p = "[programme]"
-    if head is None:
+    head = None
+    raw_head = data.get("programme")
+    if raw_head is None:
         problems.add(None, None, "missing the [programme] table (with at least name = \"...\")")
-    elif not isinstance(head, Mapping):
-        problems.add(None, "programme", f"expected a table, got {_describe(head)}")
+    elif not isinstance(raw_head, Mapping):
+        problems.add(None, "programme", f"expected a table, got {_describe(raw_head)}")
     else:
-        for key in head:
-            if key not in _PROGRAMME_FIELDS:
-                problems.add(where_p, key, _unknown(key, _PROGRAMME_FIELDS))
-        if "name" not in head:
-            problems.add(where_p, "name", "missing required field")
-        else:
-            name = _str(problems, where_p, "name", head["name"])
-        description = ""
-        if "description" in head:
-            v = head["description"]
-            if not isinstance(v, str):
-                problems.add(where_p, "description", f"expected a string, got {_describe(v)}")
-            else:
-                description = v
-        for key in ("meetings_target", "group_meetings_target"):
-            targets_given[key] = key in head
-            if key in head:
-                val = _int(problems, where_p, key, head[key], *TARGET_RANGE)
-                if key == "meetings_target":
-                    meetings_target = val
-                else:
-                    group_meetings_target = val
+        try:
+            head = _Head.model_validate(dict(raw_head))
+        except ValidationError as exc:
+            problems.add_errors("[programme]", exc, _Head)
 
-    # [[steps]]
     raw_steps = data.get("steps")
-    built: list[tuple[int, Step]] = []
-    if raw_steps is None:
-        problems.add(None, None, "the programme has no steps (add [[steps]] tables)")
-        raw_steps = []
-    elif not isinstance(raw_steps, list):
+    if raw_steps is not None and not isinstance(raw_steps, list):
         problems.add(None, "steps", f"expected an array of tables [[steps]], got {_describe(raw_steps)}")
-        raw_steps = []
     elif not raw_steps:
         problems.add(None, None, "the programme has no steps (add [[steps]] tables)")
-
+    built: list[tuple[int, Step]] = []
     first_seen: dict[str, int] = {}
-    for index, raw in enumerate(raw_steps):
-        position = index + 1
-        step = _build_step(problems, raw, position, first_seen)
+    for index, raw in enumerate(raw_steps if isinstance(raw_steps, list) else []):
+        step = _build_step(problems, raw, index + 1, first_seen, snapshot)
         if step is not None:
             built.append((index, step))
-
     if problems.items:
         raise ProgrammeError(source, problems.items)
+    assert head is not None
 
     built.sort(key=lambda pair: (pair[1].week, pair[1].day, pair[1].time, pair[0]))
     steps: list[Step] = []
-    meeting_count = 0
     for _, step in built:
-        if step.intent == "propose_meeting":
-            meeting_count += 1
-            if "meeting_number" not in step.params:
-                params = dict(step.params)
-                params["meeting_number"] = meeting_count
-                step = Step(
-                    step.id, step.week, step.day, step.time, step.intent, step.audience,
-                    step.text, Params(params),
-                )
+        if step.intent == "propose_meeting" and "meeting_number" not in step.params:
+            number = 1 + sum(1 for s in steps if s.intent == "propose_meeting")
+            step = Step(step.id, step.week, step.day, step.time, step.intent, step.audience, step.text,
+                        Params({**step.params, "meeting_number": number}))
         steps.append(step)
-
-    if not targets_given.get("meetings_target"):
-        meetings_target = sum(1 for s in steps if s.intent == "propose_meeting")
-    if not targets_given.get("group_meetings_target"):
-        group_meetings_target = sum(1 for s in steps if s.intent == "group_meeting")
-
-    assert name is not None and meetings_target is not None and group_meetings_target is not None
     return Programme(
-        name=name,
-        description=description or "",
-        meetings_target=meetings_target,
-        group_meetings_target=group_meetings_target,
+        name=head.name,
+        description=head.description,
+        meetings_target=_count(head.meetings_target, steps, "propose_meeting"),
+        group_meetings_target=_count(head.group_meetings_target, steps, "group_meeting"),
         steps=tuple(steps),
         source=source,
     )
 
 
+def _count(target: int | None, steps: list[Step], intent: str) -> int:
+    return target if target is not None else sum(1 for s in steps if s.intent == intent)
+
+
 def _build_step(
-    problems: _Problems, raw: Any, position: int, first_seen: dict[str, int]
+    problems: _Problems, raw: Any, position: int, first_seen: dict[str, int], snapshot: bool
 ) -> Step | None:
     where = f"step {position}"
     if not isinstance(raw, Mapping):
@@ -759,96 +643,127 @@ def _build_step(
 
     # Name the step by its id when the id is usable, else by its position.
     step_id = raw.get("id")
-    id_ok = isinstance(step_id, str) and bool(_ID_RE.match(step_id))
-    if id_ok and step_id in first_seen:
-        where = f"step {position} (id '{step_id}')"
-        problems.add(
-            where, "id", f"duplicate id '{step_id}': step {first_seen[step_id]} already uses it"
-        )
-    elif id_ok:
-        where = f"step '{step_id}'"
-        first_seen[step_id] = position
-    elif "id" not in raw:
-        problems.add(where, "id", "missing required field")
-    elif not isinstance(step_id, str):
-        problems.add(where, "id", f"expected a string, got {_describe(step_id)}")
-    else:
-        problems.add(
-            where,
-            "id",
-            f"{step_id!r} is not a valid id (use lowercase letters, digits and dashes, "
-            "starting with a letter or digit, at most 63 characters)",
-        )
-
-    for key in raw:
-        if key not in _STEP_FIELDS:
-            problems.add(where, key, _unknown(key, _STEP_FIELDS))
-
-    week = day = None
-    if "week" not in raw:
-        problems.add(where, "week", "missing required field")
-    else:
-        week = _int(problems, where, "week", raw["week"], *WEEK_RANGE)
-    day = _int(problems, where, "day", raw["day"], *DAY_RANGE) if "day" in raw else 0
-    at = _time(problems, where, raw["time"]) if "time" in raw else DEFAULT_TIME
-
-    intent = audience = text = None
-    if "intent" not in raw:
-        problems.add(where, "intent", "missing required field")
-    else:
-        v = raw["intent"]
-        if not isinstance(v, str):
-            problems.add(where, "intent", f"expected a string, got {_describe(v)}")
-        elif v not in INTENTS:
-            close = difflib.get_close_matches(v, INTENTS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            problems.add(where, "intent", f"{v!r} is not one of {', '.join(INTENTS)}{hint}")
+    if isinstance(step_id, str) and _ID_RE.match(step_id):
+        if step_id in first_seen:
+            where = f"step {position} (id '{step_id}')"
+            problems.add(where, "id", f"duplicate id '{step_id}': step {first_seen[step_id]} already uses it")
         else:
-            intent = v
+            where = f"step '{step_id}'"
+            first_seen[step_id] = position
 
-    if "audience" not in raw:
-        problems.add(where, "audience", "missing required field")
-    else:
-        v = raw["audience"]
-        if not isinstance(v, str):
-            problems.add(where, "audience", f"expected a string, got {_describe(v)}")
-        elif v not in AUDIENCES:
-            problems.add(where, "audience", f"{v!r} is not one of {', '.join(AUDIENCES)}")
-        elif intent is not None and v not in ALLOWED_AUDIENCES[intent]:
-            problems.add(
-                where,
-                "audience",
-                f"{intent} steps cannot go to {v!r} (allowed: {', '.join(ALLOWED_AUDIENCES[intent])})",
-            )
-        else:
-            audience = v
+    fields: _StepFields | None = None
+    failed: set[str] = set()
+    try:
+        fields = _StepFields.model_validate(dict(raw))
+    except ValidationError as exc:
+        failed = problems.add_errors(where, exc, _StepFields)
 
-    if "text" not in raw:
-        problems.add(where, "text", "missing required field")
-    else:
-        text = _str(problems, where, "text", raw["text"], MAX_TEXT)
-        if text is not None:
-            _check_text(problems, where, text, intent, audience)
+    # Checks across fields, on the fields that are sound by themselves.
+    intent = raw["intent"] if "intent" not in failed else None
+    audience = raw["audience"] if "audience" not in failed else None
+    if intent and audience and audience not in ALLOWED_AUDIENCES[intent]:
+        allowed = ", ".join(ALLOWED_AUDIENCES[intent])
+        problems.add(where, "audience", f"{intent} steps cannot go to {audience!r} (allowed: {allowed})")
+        audience = None
+    if "text" not in failed:
+        for message in _text_problems(raw["text"], intent, audience):
+            problems.add(where, "text", message)
+    params: dict[str, Any] = {}
+    if intent and "params" not in failed:
+        model = PARAMS[intent]
+        try:
+            checked = model.model_validate(dict(raw.get("params", {})))
+            params = checked.model_dump(exclude_none=True)
+        except ValidationError as exc:
+            problems.add_errors(where, exc, model, prefix="params.", intent=intent)
 
-    params: dict[str, Any] | None = {}
-    if intent is not None:
-        params = _check_params(problems, where, intent, raw.get("params"))
-    elif "params" in raw and not isinstance(raw["params"], Mapping):
-        problems.add(where, "params", f"expected a table, got {_describe(raw['params'])}")
-
-    if len(problems.items) > before:
+    if len(problems.items) > before or fields is None:
         return None
-    assert week is not None and day is not None and at is not None
-    assert intent is not None and audience is not None and text is not None and params is not None
-    return Step(
-        id=step_id, week=week, day=day, time=at, intent=intent, audience=audience, text=text,
-        params=Params(params),
-    )
+    if intent in SURVEY_INTENTS:
+        params.setdefault("survey", intent)
+    if intent == "group_meeting":
+        params = _workshop(fields.week, fields.day, params)
+        invited = (fields.week * 7 + fields.day, fields.time)
+        held = (params["held_week"] * 7 + params["held_day"], _local_time(params["held_time"]))
+        # Files only: a running cohort's snapshot keeps loading even where an older Pairbot
+        # allowed a workshop "right away" (held_days_after = 0).
+        if held <= invited and not snapshot:
+            given = [k for k in ("held_day", "held_week", "held_days_after") if k in raw.get("params", {})]
+            if (held[0] == invited[0] and "held_time" in raw.get("params", {})) or not given:
+                given = ["held_time"]
+            problems.add(where, f"params.{given[0]}",
+                         f"the workshop (week {params['held_week']} day {params['held_day']} {params['held_time']}) "
+                         f"must start after its invitation is sent (week {fields.week} day {fields.day} "
+                         f"{fields.time:%H:%M})")
+            return None
+    return Step(fields.id, fields.week, fields.day, fields.time, fields.intent, fields.audience,
+                fields.text, Params(params))
 
 
-# --------------------------------------------------------------------------- #
-# Timeline
-# --------------------------------------------------------------------------- #
+def _workshop(week: int, day: int, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A group meeting's params with its own week, day and time resolved (and held_days_after gone)."""
+    out = dict(params)
+    days_after = out.pop("held_days_after", None)
+    if days_after is not None and "held_week" not in out and "held_day" not in out:
+        offset = week * 7 + day + days_after
+    else:
+        offset = out.get("held_week", week) * 7 + out.get("held_day", day + DEFAULT_HELD_DAYS_LATER)
+    out["held_week"], out["held_day"] = divmod(offset, 7)
+    time = out.get("held_time", DEFAULT_HELD_TIME)
+    out["held_time"] = time.strftime("%H:%M") if isinstance(time, dtime) else time
+    out.setdefault("duration_minutes", DEFAULT_DURATION_MINUTES)
+    out.setdefault("location", "")
+    return out
+
+
+def _text_problems(text: str, intent: str | None, audience: str | None) -> list[str]:
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        return [f"broken braces {_brace_problem(text) or f'({exc})'}; write {{{{ and }}}} for literal braces"]
+    allowed = allowed_placeholders(intent, audience) if intent and audience else frozenset(PLACEHOLDERS)
+    found: list[str] = []
+    seen: set[str] = set()
+    for _, name, spec, conversion in parsed:
+        if name is None or name in seen:
+            continue
+        seen.add(name)
+        if name not in PLACEHOLDERS:
+            known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+            found.append(f"unknown placeholder {{{name}}} (known: {known})")
+        elif name not in allowed:
+            if name in _GROUP_MEETING_PLACEHOLDERS:
+                why = "only group_meeting steps have it"
+            elif name == "first_name":
+                why = "pair messages are read by several people; use {buddy_names}"
+            else:
+                why = f"messages to {audience} have no buddy"
+            found.append(f"placeholder {{{name}}} cannot be used here: {why}")
+        elif spec or conversion:
+            found.append(f"placeholder {{{name}}} must be written plainly, without ':' or '!'")
+    return found
+
+
+def _brace_problem(text: str) -> str | None:
+    """Describe the first unbalanced brace in ``text``, quoting the text around it."""
+    i = 0
+    while i < len(text):
+        if text[i : i + 2] in ("{{", "}}"):
+            i += 2
+        elif text[i] == "{":
+            end, nested = text.find("}", i), text.find("{", i + 1)
+            if end == -1 or -1 < nested < end:
+                stop = min(p for p in (end, nested, len(text)) if p != -1)
+                return f"in {text[i:stop].rstrip()[:30]!r}: this '{{' is never closed"
+            i = end + 1
+        elif text[i] == "}":
+            return f"in {text[max(0, i - 29) : i + 1].lstrip()!r}: this '}}' has no opening '{{'"
+        else:
+            i += 1
+    return None
+
+
+# --- Timeline ---
 
 
 def _zone(tz: ZoneInfo | str) -> ZoneInfo:
@@ -860,22 +775,25 @@ def _zone(tz: ZoneInfo | str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {tz!r} (expected an IANA name such as 'Europe/London')") from None
 
 
-def step_due_at(step: Step, start: date, tz: ZoneInfo | str) -> datetime:
-    """When ``step`` is due for a cohort starting on ``start``: an aware datetime in ``tz``.
-
-    The date is ``start + week*7 + day`` days and the wall-clock time is ``step.time``
-    in ``tz``, whatever the UTC offset on that date (so 09:00 stays 09:00 across a
-    daylight-saving change). Convert with ``.astimezone(timezone.utc)`` for storage.
-    """
-    zone = _zone(tz)
+def _local(start: date, days: int, at: dtime, tz: ZoneInfo | str) -> datetime:
+    # The wall-clock time is kept whatever the UTC offset on that date (09:00 stays 09:00 across a
+    # daylight-saving change); convert with .astimezone(timezone.utc) for storage.
     if isinstance(start, datetime):
         start = start.date()
-    day = start + timedelta(days=step.offset_days)
-    return datetime.combine(day, step.time, tzinfo=zone)
+    return datetime.combine(start + timedelta(days=days), at, tzinfo=_zone(tz))
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+def step_due_at(step: Step, start: date, tz: ZoneInfo | str) -> datetime:
+    """When ``step`` is due for a cohort starting on ``start``: ``start + week*7 + day`` days at
+    ``step.time``, an aware datetime in ``tz``."""
+    return _local(start, step.offset_days, step.time, tz)
+
+
+def group_meeting_start(params: Mapping[str, Any], start: date, tz: ZoneInfo | str) -> datetime:
+    """When the workshop of a loaded group_meeting step (its ``params``) starts, for a cohort
+    starting on ``start``: an aware datetime in ``tz``."""
+    days = int(params["held_week"]) * 7 + int(params["held_day"])
+    return _local(start, days, _local_time(params.get("held_time", DEFAULT_HELD_TIME)), tz)
 
 
 def _truncate(text: str, width: int) -> str:
@@ -884,17 +802,25 @@ def _truncate(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3].rstrip() + "..."
 
 
+def _workshop_line(step: Step, start: date, tz: ZoneInfo) -> str:
+    begins = step.event_at(start, tz)
+    assert begins is not None and step.event_minutes is not None
+    ends = begins + timedelta(minutes=step.event_minutes)
+    place = step.params.get("location") or "place not set"
+    return f"{begins:%a} {begins.day} {begins:%b %Y}, {begins:%H:%M}-{ends:%H:%M}, {place}"
+
+
 def render_timeline(
     programme: Programme, start: date, tz: ZoneInfo | str, *, width: int = 110
 ) -> str:
-    """A readable table of the programme's steps, dated for a cohort starting on ``start``."""
+    """A readable table of the programme's steps, dated for a cohort starting on ``start``, then
+    each group meeting's date, time and place."""
     zone = _zone(tz)
     if isinstance(start, datetime):
         start = start.date()
-    first = f"{start:%a} {start.day} {start:%b %Y}"
     lines = [
         f"{programme.name} ({programme.source or 'no file'})",
-        f"Start {first}, times in {zone.key}; {len(programme.steps)} steps, "
+        f"Start {start:%a} {start.day} {start:%b %Y}, times in {zone.key}; {len(programme.steps)} steps, "
         f"{programme.meetings_target} buddy meetings and {programme.group_meetings_target} group meetings expected",
         "",
         f"{'when':<21}  {'week':<7}  {'intent':<18}  {'audience':<12}  text",
@@ -904,11 +830,16 @@ def render_timeline(
             f"{due:%a} {due.day:>2} {due:%b %Y %H:%M}  week {step.week:>2}  "
             f"{step.intent:<18}  {step.audience:<12}  "
         )
-        text = _one_line(step.text)
+        text = " ".join(step.text.split())
         if step.intent == "group_meeting":
-            held = due + timedelta(days=step.params.get("held_days_after", DEFAULT_HELD_DAYS_AFTER))
-            text = f"[{step.params.get('title')}, held {held:%a} {held.day} {held:%b}] {text}"
+            held = step.event_at(start, zone)
+            text = f"[{step.params.get('title')}, held {held:%a} {held.day} {held:%b %H:%M}] {text}"
         elif step.intent == "propose_shadowing":
             text = f"[{str(step.params.get('direction', '')).replace('_', ' ')}] {text}"
         lines.append(prefix + _truncate(text, width - len(prefix)))
+    workshops = programme.steps_for("group_meeting")
+    if workshops:
+        lines += ["", "Group meetings:"]
+        for step in sorted(workshops, key=lambda s: s.event_at(start, zone)):
+            lines.append(_truncate(f"  {step.params.get('title')}: {_workshop_line(step, start, zone)}", width))
     return "\n".join(lines)

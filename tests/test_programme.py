@@ -128,7 +128,8 @@ def test_default_programme_targets_and_params(default: Programme) -> None:
         16: "Celebration and project presentations",
     }
     for s in default.steps_for("group_meeting"):
-        assert 0 <= s.params["held_days_after"] <= 28
+        assert "held_days_after" not in s.params
+        assert s.params["held_day"] == 3 and s.params["location"].startswith("Education Centre")
 
     (pre,) = default.steps_for("pre_survey")
     assert (pre.week, pre.audience, pre.params["survey"]) == (-1, "each_member", "pre_survey")
@@ -332,7 +333,10 @@ def test_defaults_are_filled_in() -> None:
     p = parse_programme(text, "t.toml")
     launch = p.step("launch")
     assert launch.day == 0 and launch.time == time(9, 0)
-    assert dict(launch.params) == {"title": "Launch", "held_days_after": 7}
+    assert dict(launch.params) == {
+        "title": "Launch", "held_week": 0, "held_day": 3, "held_time": "13:00", "duration_minutes": 120,
+        "location": "",
+    }
     assert dict(p.step("pre").params) == {"survey": "pre_survey"}
 
 
@@ -510,11 +514,14 @@ def test_group_meeting_params() -> None:
     assert "step 'g3' field 'params.title': expected a string, got 5" in msg
     assert (
         "step 'g4' field 'params.room': unknown parameter for group_meeting "
-        "(allowed: title, held_days_after, location)" in msg
+        "(allowed: title, held_week, held_day, held_time, duration_minutes, location, held_days_after)" in msg
     )
 
     p = parse_programme(toml(group("g", 'title = "Launch"\nlocation = "Room 1"\nheld_days_after = 0')), "t")
-    assert dict(p.steps[0].params) == {"title": "Launch", "location": "Room 1", "held_days_after": 0}
+    assert dict(p.steps[0].params) == {
+        "title": "Launch", "location": "Room 1", "held_week": 0, "held_day": 0, "held_time": "13:00",
+        "duration_minutes": 120,
+    }
 
 
 def test_meeting_number_and_survey_params() -> None:
@@ -612,4 +619,168 @@ def test_tables_cover_every_intent() -> None:
     assert set(ALLOWED_AUDIENCES) == set(INTENTS) == set(PARAMS)
     for intent, audiences in ALLOWED_AUDIENCES.items():
         assert audiences and set(audiences) <= set(AUDIENCES), intent
-    assert set(PLACEHOLDERS) == {"first_name", "buddy_names", "cohort", "week", "title", "held_at"}
+    assert set(PLACEHOLDERS) == {"first_name", "buddy_names", "cohort", "week", "title", "held_at", "location"}
+
+
+# --------------------------------------------------------------------------- #
+# Group meetings: the workshop's own date, time and place
+# --------------------------------------------------------------------------- #
+
+JAN_2027 = date(2027, 1, 11)  # a Monday
+
+
+def group(id: str = "launch", *, week: int = 0, params: str = "", extra: str = "",
+          text: str = "Hi {first_name}, {title} is on {held_at} at {location}.") -> str:
+    return step(id, week=week, intent="group_meeting", audience="each_member", text=text,
+                extra=(extra + "\n" if extra else "") + '[steps.params]\ntitle = "Launch"\n' + params)
+
+
+def test_group_meeting_defaults_carry_past_the_end_of_the_week() -> None:
+    p = parse_programme(toml(group(extra="day = 5")), "t.toml")
+    launch = p.step("launch")
+    assert (launch.params["held_week"], launch.params["held_day"]) == (1, 1)  # Saturday + 3 days
+    assert launch.event_at(JAN_2027, LONDON) == datetime(2027, 1, 19, 13, 0, tzinfo=LONDON)
+    assert launch.event_minutes == 120
+    assert launch.params["location"] == ""
+
+
+def test_group_meeting_held_at_its_own_week_day_time_and_place() -> None:
+    p = parse_programme(toml(group(week=5, params='held_week = 6\nheld_day = 2\nheld_time = "10:30"\n'
+                                                   'duration_minutes = 90\nlocation = "Library, Room 4"')), "t")
+    launch = p.step("launch")
+    assert launch.event_at(JAN_2027, "Europe/London") == datetime(2027, 2, 24, 10, 30, tzinfo=LONDON)
+    assert launch.event_minutes == 90
+    assert launch.params["location"] == "Library, Room 4"
+    assert launch.placeholders == {"first_name", "title", "held_at", "location"}
+    # Only the week given: the default day is the invitation's day + 3.
+    p = parse_programme(toml(group(week=5, params="held_week = 6")), "t")
+    assert p.step("launch").event_at(JAN_2027, LONDON) == datetime(2027, 2, 25, 13, 0, tzinfo=LONDON)
+
+
+def test_legacy_held_days_after_counts_from_the_invitation_date_at_held_time() -> None:
+    text = toml(group(extra='day = 1\ntime = "09:00"', params='held_days_after = 10\nheld_time = "15:30"'))
+    p = parse_programme(text, "old.toml")
+    launch = p.step("launch")
+    assert launch.event_at(JAN_2027, LONDON) == datetime(2027, 1, 22, 15, 30, tzinfo=LONDON)  # Tue 12 + 10 days
+    assert (launch.params["held_week"], launch.params["held_day"]) == (1, 4)
+    assert "held_days_after" not in launch.params
+    p = parse_programme(toml(group(params="held_days_after = 0")), "old.toml")
+    assert p.step("launch").event_at(JAN_2027, LONDON) == datetime(2027, 1, 11, 13, 0, tzinfo=LONDON)
+
+
+def test_bad_group_meeting_params_name_the_step_and_field() -> None:
+    err = problems_of(toml(
+        group("a", params="held_day = 7"),
+        group("b", params="held_week = 61"),
+        group("c", params='held_time = "25:00"'),
+        group("d", params="duration_minutes = 10"),
+        group("e", params="duration_minutes = 601"),
+        group("f", params="location = 5"),
+        group("g", params="held_week = 1\nheld_days_after = 3"),
+        group("h", params='held_time = 1300'),
+        group("i", params="held_day = \"Thursday\""),
+    ))
+    msg = str(err)
+    assert msg.startswith("9 problems in test.toml")
+    assert "test.toml: step 'a' field 'params.held_day': 7 is out of range (expected 0..6)" in msg
+    assert "step 'b' field 'params.held_week': 61 is out of range (expected -8..60)" in msg
+    assert "step 'c' field 'params.held_time': '25:00' is not a valid time: the hour must be 00..23" in msg
+    assert "step 'd' field 'params.duration_minutes': 10 is out of range (expected 15..600)" in msg
+    assert "step 'e' field 'params.duration_minutes': 601 is out of range (expected 15..600)" in msg
+    assert "step 'f' field 'params.location': expected a string, got 5" in msg
+    assert ("step 'g' field 'params.held_days_after': give held_week and held_day, "
+            "or the older held_days_after, not both") in msg
+    assert "step 'h' field 'params.held_time': expected a time \"HH:MM\", got 1300" in msg
+    assert "step 'i' field 'params.held_day': expected an integer, got 'Thursday'" in msg
+
+
+def test_a_workshop_before_its_invitation_is_refused() -> None:
+    err = problems_of(toml(
+        group("early-day", week=6, extra="day = 3", params="held_week = 6\nheld_day = 2"),
+        group("early-week", week=6, params="held_week = 5"),
+        group("early-hour", week=6, extra='day = 3\ntime = "14:00"', params='held_day = 3\nheld_time = "13:00"'),
+        group("same-moment", week=6, extra='day = 3\ntime = "13:00"', params="held_day = 3"),
+        group("same-day-legacy", extra='time = "14:00"', params="held_days_after = 0"),
+    ))
+    msg = str(err)
+    assert msg.startswith("5 problems in test.toml")
+    assert ("step 'early-day' field 'params.held_day': the workshop (week 6 day 2 13:00) must start after "
+            "its invitation is sent (week 6 day 3 09:00)") in msg
+    assert "step 'early-week' field 'params.held_week': the workshop (week 5 day 3 13:00) must start after" in msg
+    assert "step 'early-hour' field 'params.held_time': the workshop (week 6 day 3 13:00)" in msg
+    assert "step 'same-moment' field 'params.held_day': the workshop (week 6 day 3 13:00)" in msg
+    assert "step 'same-day-legacy' field 'params.held_days_after': the workshop (week 0 day 0 13:00)" in msg
+
+
+def test_location_placeholder_only_in_group_meetings() -> None:
+    err = problems_of(toml(step("a", text="See you at {location}.")))
+    assert ("step 'a' field 'text': placeholder {location} cannot be used here: "
+            "only group_meeting steps have it") in str(err)
+    assert "location" in allowed_placeholders("group_meeting", "coordinators")
+
+
+def test_default_workshops_have_real_times_and_places(default: Programme) -> None:
+    starts = {s.id: s.event_at(JAN_2027, LONDON) for s in default.steps_for("group_meeting")}
+    assert starts == {
+        "launch-workshop": datetime(2027, 1, 14, 13, 0, tzinfo=LONDON),
+        "group-meeting-2": datetime(2027, 2, 25, 13, 0, tzinfo=LONDON),
+        "celebration": datetime(2027, 5, 6, 14, 0, tzinfo=LONDON),
+    }
+    # Clocks go forward on Sunday 28 March 2027: the celebration stays at 14:00 local, 13:00 UTC.
+    assert starts["group-meeting-2"].astimezone(timezone.utc) == datetime(2027, 2, 25, 13, 0, tzinfo=timezone.utc)
+    assert starts["celebration"].astimezone(timezone.utc) == datetime(2027, 5, 6, 13, 0, tzinfo=timezone.utc)
+    assert {s.id: s.event_minutes for s in default.steps_for("group_meeting")} == {
+        "launch-workshop": 180, "group-meeting-2": 120, "celebration": 150,
+    }
+    for s in default.steps_for("group_meeting"):
+        assert s.params["location"].startswith("Education Centre, ")
+        assert s.event_at(JAN_2027, LONDON) > s.due_at(JAN_2027, LONDON)
+    assert default.step("buddy-meeting-1").event_at(JAN_2027, LONDON) is None
+    assert default.step("buddy-meeting-1").event_minutes is None
+    assert "half an hour" not in default.step("buddy-meeting-1").text
+
+
+def test_snapshots_stored_before_workshop_times_still_load(default: Programme) -> None:
+    old = default.to_dict()
+    for s in old["steps"]:
+        if s["intent"] == "group_meeting":  # what an older Pairbot stored
+            s["params"] = {"title": s["params"]["title"], "held_days_after": 3}
+    launch = next(s for s in old["steps"] if s["id"] == "launch-workshop")
+    launch["time"], launch["params"]["held_days_after"] = "14:00", 0  # the old flow allowed "right away"
+    loaded = Programme.from_dict(json.loads(json.dumps(old)))
+    gm2 = loaded.step("group-meeting-2")
+    assert gm2.event_at(JAN_2027, LONDON) == datetime(2027, 2, 25, 13, 0, tzinfo=LONDON)  # Mon 22 Feb + 3 days
+    assert loaded.step("launch-workshop").event_at(JAN_2027, LONDON) == datetime(2027, 1, 11, 13, 0, tzinfo=LONDON)
+    again = Programme.from_dict(loaded.to_dict())
+    assert again == loaded and "held_days_after" not in again.step("celebration").params
+    # The same "right away" workshop in a file is refused: a file can still be fixed.
+    err = problems_of(toml(group(extra='time = "14:00"', params="held_days_after = 0")))
+    assert "step 'launch' field 'params.held_days_after'" in str(err)
+
+
+def test_programme_show_prints_each_workshop_date_time_and_place() -> None:
+    from click.testing import CliRunner
+
+    from adapters.cli import main
+
+    result = CliRunner().invoke(main, ["programme", "show", "--start", "2027-01-11"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[lines.index("Group meetings:") + 1:] == [
+        "  Launch workshop: Thu 14 Jan 2027, 13:00-16:00, Education Centre, Seminar Room 2",
+        "  Group meeting 2: Thu 25 Feb 2027, 13:00-15:00, Education Centre, Seminar Room 2",
+        "  Celebration and project presentations: Thu 6 May 2027, 14:00-16:30, Education Centre, Lecture Theatre",
+    ]
+
+
+def test_a_late_invitation_names_the_programme_workshop_time(sqlite_url) -> None:
+    from tests.harness import START as HARNESS_START, make_harness
+
+    h = make_harness(sqlite_url)
+    launch = default_programme().step("launch-workshop")
+    # The timeline was down: the invitation goes out two days late, in the evening.
+    h.clock.set(launch.due_at(HARNESS_START, LONDON) + timedelta(days=2, hours=9))
+    assert h.run_step("launch-workshop") == 2
+    invite = h.last("asha").text
+    assert "Launch workshop: Thu 7 Jan, 13:00, Education Centre, Seminar Room 2. Will you come?" in invite
+    assert "our launch workshop is on Thu 7 Jan, 13:00" in invite

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -11,7 +11,7 @@ from bot.context import FlowContext
 from bot.flows.base import StepInfo, choice, choices_state, fill
 from bot.messages import Message
 from bot.models import Cohort, Meeting, Participant, Rsvp
-from bot.programme import Programme
+from bot.programme import group_meeting_start
 from bot.slots import format_slot
 
 FLOW = "group"
@@ -23,30 +23,17 @@ REPLIES = {
 }
 
 
-DEFAULT_TIME = "13:00"
 DEFAULT_MINUTES = 120
 
 
 def workshop_time(cohort: Cohort, step: StepInfo) -> datetime:
-    """When a workshop is held, from the programme (the invitation step's week, `held_week`,
-    `held_day`, `held_time`; or the legacy `held_days_after` counted from the step's due date),
-    never from when the step happened to run. A coordinator's `workshop set` overrides it."""
+    """When a workshop is held: from the programme file (bot/programme.py works out held_week,
+    held_day and held_time), never from when its step happened to run; a coordinator's
+    override in the cohort's settings wins."""
     override = (cohort.settings or {}).get("workshops", {}).get(step.step_id, {})
     if override.get("at"):
         return datetime.fromisoformat(override["at"])
-    tz = ZoneInfo(cohort.timezone)
-    params = step.params
-    hour, minute = (int(part) for part in str(params.get("held_time", DEFAULT_TIME)).split(":"))
-    if "held_day" not in params and "held_week" not in params and "held_days_after" in params:
-        due = Programme.from_dict(cohort.programme).step(step.step_id).due_at(cohort.start_date, tz)
-        day = due.date() + timedelta(days=int(params["held_days_after"]))
-    else:
-        week = int(params.get("held_week", step.week))
-        step_day = Programme.from_dict(cohort.programme).step(step.step_id).day
-        offset = int(params.get("held_day", step_day + 3)) if "held_day" in params or "held_week" in params \
-            else step_day + 3
-        day = cohort.start_date + timedelta(weeks=week, days=offset)
-    return datetime.combine(day, time(hour, minute), tzinfo=tz).astimezone(timezone.utc)
+    return group_meeting_start(step.params, cohort.start_date, cohort.timezone).astimezone(timezone.utc)
 
 
 def workshop_place(cohort: Cohort, step: StepInfo) -> str:
