@@ -212,7 +212,9 @@ def hold_and_release(ctx: FlowContext) -> None:
 
 
 def _hold(ctx: FlowContext) -> None:
-    asked = [(item, prompt) for item, prompt in ctx.questions if prompt.status == "open" and is_chat_question(prompt)]
+    queued = {id(item) for item in ctx.outgoing}  # a refused command drops what it queued
+    asked = [(item, prompt) for item, prompt in ctx.questions
+             if id(item) in queued and prompt.status == "open" and is_chat_question(prompt)]
     ctx.questions.clear()
     if not asked:
         return
@@ -233,6 +235,7 @@ def _hold(ctx: FlowContext) -> None:
                     or row.flow not in ("profile", "survey", "contract", "reflection"):
                 continue
             busy.setdefault(row.person_id, set()).add((row.flow, row.ref_id))
+    held = set()
     for item, prompt in asked:
         person_id = person_of[prompt.participant_id]
         others = busy.get(person_id, set()) - {(prompt.flow, prompt.ref_id)}
@@ -242,8 +245,11 @@ def _hold(ctx: FlowContext) -> None:
         prompt.status = "waiting"
         prompt.state = {**prompt.state, "held": {
             "key": item.key, "recipient": item.recipient.to_dict(), "message": item.message.to_dict(),
-            "cohort_id": item.cohort_id, "intent": item.intent}}
-        ctx.outgoing.remove(item)
+            "cohort_id": item.cohort_id, "intent": item.intent,
+            "available_at": item.available_at.isoformat() if item.available_at else None}}
+        held.add(id(item))
+    if held:
+        ctx.outgoing[:] = [item for item in ctx.outgoing if id(item) not in held]
 
 
 def _release(ctx: FlowContext) -> None:
@@ -272,7 +278,13 @@ def _release(ctx: FlowContext) -> None:
             ctx.outgoing.append(outbox.Outgoing(
                 key=held["key"], recipient=Recipient.from_dict(held["recipient"]),
                 message=Message.from_dict(held["message"]), cohort_id=held.get("cohort_id"),
-                intent=held.get("intent", "")))
+                intent=held.get("intent", ""), available_at=_later_of(ctx.now, held.get("available_at"))))
+
+
+def _later_of(now, iso: str | None):
+    from datetime import datetime
+
+    return max(now, datetime.fromisoformat(iso)) if iso else None
 
 
 def _chunks(values: list, size: int = 500):

@@ -107,7 +107,7 @@ CHANGING = ["cohort create X --start 2027-01-04", "enrol @eve clinician", "impor
             "remove @asha", "pair", "pair confirm", "pair swap @asha @carl", "pair manual @asha @ben",
             "pair break @asha", "pair exclude @asha @ben", "start", "pause", "resume", "nudge @asha",
             "timeline shift 1", "export", "coordinator add @eve", "coordinator remove @rita",
-            "facilitator add @eve", "facilitator remove @fran"]
+            "facilitator add @eve", "facilitator remove @fran", "workshop set launch-workshop 2027-01-08 13:00"]
 
 
 @pytest.mark.parametrize("who", ["fran", "asha"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import shlex
 
-from bot.commands import answers, cohorts, pairing, people, privacy, reporting, steering
+from bot.commands import answers, cohorts, pairing, people, privacy, reporting, steering, workshops
 from bot.commands.common import Call, CommandSpec, Refusal, roles
 from bot.context import FlowContext
 from bot.events import Command
@@ -45,6 +45,7 @@ REGISTRY: dict[str, CommandSpec] = {
         *reporting.COMMANDS,
         *privacy.COMMANDS,
         *answers.COMMANDS,
+        *workshops.COMMANDS,
     )
 }
 # First words that start a command (Teams tells commands from chat by them).
