@@ -338,3 +338,26 @@ def test_a_double_tap_on_slot_buttons_books_once_and_the_message_shows_what_was_
         assert sum(1 for m in bot.inbox("U0ASHA") if "booked your buddy meeting" in m["text"]) == 1
 
     scenario(tmp_path)
+
+
+def test_a_typed_2_that_could_answer_two_questions_gets_which_question_buttons(tmp_path):
+    @run
+    async def scenario(bot):
+        cohort = await enrol_pair(bot)
+        bot.run_step(cohort, "pre-survey")        # a form (its first question is 1-5)
+        bot.run_step(cohort, "launch-workshop")   # RSVP buttons: 2 is "Can't make it"
+        await bot.settle()
+        assert (await bot.dm("U0BEN", "2", "Ev-which")).status == 200
+        await bot.until(lambda: "Which question" in bot.last("U0BEN")["text"])
+        which = bot.last("U0BEN")
+        labels = [e["text"]["text"] for b in which["blocks"] if b["type"] == "actions" for e in b["elements"]]
+        survey = next(label for label in labels if "survey" in label)
+        await bot.click("U0BEN", which, survey)
+        await bot.settle()
+        with bot.db.session() as s:
+            answers = [(r.item, r.value) for r in s.scalars(select(SurveyResponse))]
+            from bot.models import Rsvp
+            assert s.scalars(select(Rsvp)).all() == []
+        assert len(answers) == 1 and answers[0][1] == 2
+
+    scenario(tmp_path)

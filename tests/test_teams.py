@@ -382,3 +382,25 @@ def test_a_stale_tap_on_a_slot_card_books_nothing_more_and_the_card_shows_what_w
         assert not any(second["title"] in t for t in texts)
 
     double_tap(tmp_path)
+
+
+def test_typing_2_with_a_survey_card_and_an_rsvp_card_open_asks_which_question(tmp_path):
+    @scenario
+    async def which(bot):
+        cohort = bot.enrol_pair()
+        for user in ("29:rita", "29:asha", "29:ben"):
+            await bot.install(user)
+        bot.run_step(cohort, "pre-survey")
+        bot.run_step(cohort, "launch-workshop")
+        await bot.settle()
+        assert await bot.say("29:ben", "2") in (200, 201)
+        await bot.until(lambda: "Which question" in bot.last_card("29:ben")[1]["body"][0]["text"])
+        card_id, card = bot.last_card("29:ben")
+        survey = next(a for a in card["actions"] if a["type"] == "Action.Submit" and "survey" in a["title"])
+        assert await bot.submit("29:ben", card_id, survey["data"]) == 201
+        with bot.db.session() as s:
+            from bot.models import Rsvp
+            assert s.scalars(select(Rsvp)).all() == []
+            assert [r.value for r in s.scalars(select(SurveyResponse))] == [2]
+
+    which(tmp_path)
