@@ -20,7 +20,9 @@ from bot.models import Cohort
 MILESTONES = ("group_meeting", "post_survey")
 QUIET_SHOWN = 5
 # A line longer than this wraps to more than three lines on a phone; lists of names stop short of
-# it and say how many more there are (status lists them all).
+# it and say how many more there are (status lists them all). A line that has nothing to say (no
+# offers waiting, no contract asked for yet) is left out, so a digest is nine lines at most plus one
+# per open survey and coming workshop (the default programme rarely has two of either at once).
 LINE_WIDTH = 120
 
 
