@@ -121,6 +121,11 @@ def quiet_note(pair: Pair, weeks: int) -> str:
     return f"{weeks} wk"
 
 
+def offered(kind: str, direction: str) -> str:
+    """What a waiting offer is for: "buddy meeting" or "shadowing manager → clinician"."""
+    return "buddy meeting" if kind == "buddy" else f"shadowing {DIRECTIONS.get(direction, direction)}".strip()
+
+
 def pair_names(session: Session, pair_ids: list[int]) -> dict[int, PairName]:
     """Members' names of these pairs in one query (plain columns, no pair objects)."""
     found: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
@@ -189,7 +194,7 @@ def _waiting(session: Session, cohort: Cohort) -> list[WaitingProposal]:
     named = pair_names(session, sorted({r.pair_id for r in rows}))
     waiting = [WaitingProposal(
         named[r.pair_id],
-        "buddy meeting" if r.kind == "buddy" else f"shadowing {DIRECTIONS.get(r.direction, r.direction)}".strip(),
+        offered(r.kind, r.direction),
         # A meeting they rescheduled has been waiting since they said so, not since the first offer.
         r.outcome_at or r.created_at, r.status == "unscheduled") for r in rows]
     return sorted(waiting, key=lambda w: (w.since, w.pair.pair_id))

@@ -73,6 +73,13 @@ def run_early(h, step_id: str) -> None:
     h.deliver()
 
 
+def booked_meeting(h, user: str) -> tuple[datetime, int]:
+    """When the pair of `user` booked their meeting for, and its id."""
+    with h.db.session() as s:
+        meeting = s.scalars(select(Meeting).where(Meeting.pair_id == pair_of(h, user), Meeting.status == "agreed")).one()
+        return meeting.agreed_at, meeting.id
+
+
 def status(h, text: str = "status") -> str:
     reply = h.core.handle(Command(h.users["rita"], text))[0]
     assert reply.intent == "status", reply.text
@@ -176,9 +183,7 @@ def test_each_digest_counts_afresh_when_it_is_recorded(cohort):
 
 def test_a_meeting_counts_in_the_week_it_was_held_not_the_week_it_was_confirmed(cohort):
     h = cohort
-    with h.db.session() as s:
-        booked = s.scalars(select(Meeting).where(Meeting.pair_id == pair_of(h, "ben"), Meeting.status == "agreed")).one()
-        held_at, meeting_id = booked.agreed_at, booked.id
+    held_at, meeting_id = booked_meeting(h, "ben")
     # Nobody answers "did you meet?" until eight days after the meeting.
     h.clock.set(held_at + timedelta(days=8))
     h.core.run_wakeup("meeting_check", meeting_id)
@@ -196,9 +201,7 @@ def test_a_meeting_counts_in_the_week_it_was_held_not_the_week_it_was_confirmed(
 
 def test_a_meeting_held_and_confirmed_in_the_week_counts_in_it(cohort):
     h = cohort
-    with h.db.session() as s:
-        booked = s.scalars(select(Meeting).where(Meeting.pair_id == pair_of(h, "dana"), Meeting.status == "agreed")).one()
-        held_at, meeting_id = booked.agreed_at, booked.id
+    held_at, meeting_id = booked_meeting(h, "dana")
     h.clock.set(held_at + timedelta(hours=1))
     h.core.run_wakeup("meeting_check", meeting_id)
     h.deliver()

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.commands.common import Call, CommandSpec, find_cohort, find_pair, named_profile, options, pair_label
 from bot.context import pair_members
 from bot.messages import Document, Message
-from bot.figures import DIRECTIONS, cohort_figures, finished, quiet_note, quiet_weeks, sent_surveys
+from bot.figures import DIRECTIONS, cohort_figures, finished, offered, quiet_note, quiet_weeks, sent_surveys
 from bot.flows.survey import closes_at
 from bot.models import (Cohort, Contract, Meeting, Pair, PairMember, Participant, Project, Reflection, Rsvp, StepRun,
                         SurveyResponse)
@@ -114,8 +114,8 @@ def _pair_status(call: Call, cohort: Cohort, pair: Pair) -> Message:
                                   for key, label in DIRECTIONS.items()),
         f"Last met: {pair.last_met_at:%d %b %Y}" if pair.last_met_at else "Not met yet",
         *open_surveys,
-        *(f"Offered, not booked: {'buddy meeting' if m.kind == 'buddy' else 'shadowing ' + DIRECTIONS.get(m.direction, '')}"
-          f" since {(m.outcome_at or m.created_at).astimezone(tz):%d %b}"
+        *(f"Offered, not booked: {offered(m.kind, m.direction)} "
+          f"since {(m.outcome_at or m.created_at).astimezone(tz):%d %b}"
           + (" (no offered time fitted; arranging it themselves)" if m.status == "unscheduled" else "")
           for m in waiting),
         *(f"{w.title} on {w.agreed_at.astimezone(tz):%a %d %b}: "

@@ -61,7 +61,8 @@ def digest(ctx: FlowContext, cohort: Cohort, heading: str) -> Message:
     f = cohort_figures(ctx, cohort, since=ctx.now - timedelta(weeks=1))
     tz = ZoneInfo(cohort.timezone)
     pairs = f.pairs
-    quiet = [f"{names(pair_members(p))} ({quiet_note(p, weeks)})" for p, weeks in f.quiet_pairs(ctx.session, QUIET_SHOWN)]
+    quiet = [f"{names(pair_members(p))} ({quiet_note(p, weeks)})"
+             for p, weeks in f.quiet_pairs(ctx.session, QUIET_SHOWN)]
     if len(f.quiet) > QUIET_SHOWN:
         quiet.append(f"{len(f.quiet) - QUIET_SHOWN} more")
     lines = [
@@ -71,14 +72,15 @@ def digest(ctx: FlowContext, cohort: Cohort, heading: str) -> Message:
         f"Quiet {ctx.options.quiet_nudge_weeks}+ weeks: " + ("; ".join(quiet) if quiet else "none"),
     ]
     if f.contract_asked or f.contracts_agreed:
-        lines.append(fit(f"Contracts: {f.contracts_agreed}/{pairs} agreed" + ("; not yet: " if f.without_contract else ""),
-                         [p.names for p in f.without_contract], sep="; "))
+        head = f"Contracts: {f.contracts_agreed}/{pairs} agreed" + ("; not yet: " if f.without_contract else "")
+        lines.append(fit(head, [p.names for p in f.without_contract], sep="; "))
     lines += _surveys(f)
     if f.waiting:
         lines.append(fit(f"Offered, not booked: {len(f.waiting)}: ",
-                         [f"{w.pair.names} {w.what} since {w.since.astimezone(tz):%d %b}" for w in f.waiting], sep="; "))
-    lines += [f"{w.title} {w.at.astimezone(tz):%a %d %b}: {w.yes} yes, {w.maybe} maybe, {w.no} no, {w.not_answered} not answered"
-              for w in f.workshops]
+                         [f"{w.pair.names} {w.what} since {w.since.astimezone(tz):%d %b}" for w in f.waiting],
+                         sep="; "))
+    lines += [f"{w.title} {w.at.astimezone(tz):%a %d %b}: {w.yes} yes, {w.maybe} maybe, {w.no} no, "
+              f"{w.not_answered} not answered" for w in f.workshops]
     if f.project_asked:
         lines.append("Projects: " + ", ".join(f"{stage} {n}" for stage, n in f.project_stages.items()))
     if f.upcoming:
