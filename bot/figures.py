@@ -1,20 +1,79 @@
 """A cohort's figures at one moment: what `status` shows a coordinator and what the facilitators'
-digest says, computed once, the same way for both."""
+digest says, computed once, the same way for both.
+
+Everything here is counted from the database when it is asked for, in the caller's unit of work,
+at the caller's `now`: nothing is cached between calls, so a digest says what was true when it was
+recorded."""
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.models import Cohort, Meeting, Pair, Participant, StepRun, SurveyResponse
+from bot.context import FlowContext
+from bot.flows.project import STAGES
+from bot.flows.survey import closes_at
+from bot.models import (Cohort, Contract, Meeting, Pair, PairMember, Participant, Person, Project, Rsvp, StepRun,
+                        SurveyResponse)
 from bot.programme import SHADOWING_DIRECTIONS, SURVEY_INTENTS, Programme, Step
-from bot.surveys import get_survey
+from bot.steps import ROLE_AUDIENCES
+from bot.surveys import Survey, get_survey
 
 # How each shadowing direction reads in a message.
 DIRECTIONS = {d: " → ".join(d.split("_shadows_")) for d in SHADOWING_DIRECTIONS}
+MEMBER_ORDER = {"manager": 0, "clinician": 1}  # as context.pair_members: managers first
+
+
+@dataclass(frozen=True)
+class PairName:
+    pair_id: int
+    members: tuple[str, ...]
+
+    @property
+    def names(self) -> str:
+        """"Ben Okafor and Dr Asha Patel", as the digest names a pair."""
+        if len(self.members) <= 1:
+            return "".join(self.members)
+        return ", ".join(self.members[:-1]) + " and " + self.members[-1]
+
+    @property
+    def label(self) -> str:
+        """"#12 Ben Okafor & Dr Asha Patel", as status names a pair (the number works in `status #12`)."""
+        return f"#{self.pair_id} " + " & ".join(self.members)
+
+
+@dataclass(frozen=True)
+class SurveyFigure:
+    title: str
+    closes_at: datetime | None
+    open: bool
+    asked: int  # active participants the survey is for
+    answered: int  # of those, how many answered every question that needs an answer
+    not_answered: tuple[str, ...]  # their names, by name (only while the survey is open)
+
+
+@dataclass(frozen=True)
+class WaitingProposal:
+    """Times offered for a buddy meeting or a shadowing visit that nobody has booked yet."""
+
+    pair: PairName
+    what: str  # "buddy meeting" | "shadowing manager → clinician"
+    since: datetime
+    unscheduled: bool  # no offered time fitted: the pair were asked to arrange one themselves
+
+
+@dataclass(frozen=True)
+class WorkshopHeadcount:
+    title: str
+    at: datetime
+    yes: int
+    maybe: int
+    no: int
+    not_answered: int
 
 
 @dataclass(frozen=True)
@@ -24,15 +83,27 @@ class CohortFigures:
     proposed: int
     meetings_target: int  # per pair
     meetings_held: int
-    meetings_held_since: int  # since the `since` asked for (the digest's week)
+    meetings_held_since: int  # buddy and shadowing meetings held at a time since `since` (the digest's week)
+    shadowing_held_since: int  # of those, shadowing visits
     shadowing: dict[str, int]  # direction -> pairs that did it
     quiet: list[tuple[int, int]]  # (pair id, whole weeks since they last met), quietest first
-    surveys: list[tuple[str, int, int]]  # (title, answered, people) for surveys sent so far
+    surveys: list[SurveyFigure]  # surveys sent so far, in programme order
+    contract_asked: bool  # a contract step has run
+    contracts_agreed: int
+    without_contract: list[PairName]
+    waiting: list[WaitingProposal]  # oldest first
+    workshops: list[WorkshopHeadcount]  # coming workshops whose invitations have gone, soonest first
+    project_asked: bool  # a project step has run
+    project_stages: dict[str, int]  # stage -> active pairs at it, every stage in order
     upcoming: list[tuple[datetime, Step]]
 
     @property
     def active(self) -> int:
         return self.people.get("active", 0)
+
+    @property
+    def open_surveys(self) -> list[SurveyFigure]:
+        return [s for s in self.surveys if s.open]
 
     def quiet_pairs(self, session: Session, limit: int) -> list[tuple[Pair, int]]:
         """The quietest pairs with their members loaded, for naming them (a few, not thousands)."""
@@ -44,8 +115,113 @@ def quiet_weeks(last_met_at: datetime | None, introduced_at: datetime | None, no
     return None if last is None else (now - last).days // 7
 
 
-def cohort_figures(session: Session, cohort: Cohort, now: datetime, quiet_after_weeks: int,
-                   since: datetime | None = None) -> CohortFigures:
+def quiet_note(pair: Pair, weeks: int) -> str:
+    """What status and the digest say after a quiet pair's names. The reason a pair is quiet,
+    once the quiet-pair rule gives one, belongs here."""
+    return f"{weeks} wk"
+
+
+def offered(kind: str, direction: str) -> str:
+    """What a waiting offer is for: "buddy meeting" or "shadowing manager → clinician"."""
+    return "buddy meeting" if kind == "buddy" else f"shadowing {DIRECTIONS.get(direction, direction)}".strip()
+
+
+def pair_names(session: Session, pair_ids: list[int]) -> dict[int, PairName]:
+    """Members' names of these pairs in one query (plain columns, no pair objects)."""
+    found: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
+    for start in range(0, len(pair_ids), 500):
+        for pair_id, role, participant_id, name in session.execute(
+                select(PairMember.pair_id, Participant.role, Participant.id, Person.name)
+                .join(Participant, Participant.id == PairMember.participant_id)
+                .join(Person, Person.id == Participant.person_id)
+                .where(PairMember.pair_id.in_(pair_ids[start:start + 500]))):
+            found[pair_id].append((MEMBER_ORDER.get(role, 2), participant_id, name))
+    return {pid: PairName(pid, tuple(name for *_, name in sorted(found[pid]))) for pid in pair_ids}
+
+
+def _asked(cohort: Cohort, audience: str):
+    """The participants a step is for: the cohort's active people, or one role of them."""
+    query = select(Participant.id).where(Participant.cohort_id == cohort.id, Participant.status == "active")
+    role = ROLE_AUDIENCES.get(audience)
+    return query.where(Participant.role == role) if role else query
+
+
+def finished(survey: Survey, among):
+    """The participants (of the ids `among` selects) who answered every question of the survey that
+    needs an answer: finished, not just started."""
+    needed = [item.id for item in survey.items if not item.optional]
+    return (select(SurveyResponse.participant_id)
+            .where(SurveyResponse.survey == survey.id, SurveyResponse.item.in_(needed),
+                   SurveyResponse.participant_id.in_(among))
+            .group_by(SurveyResponse.participant_id)
+            .having(func.count(func.distinct(SurveyResponse.item)) >= len(needed)))
+
+
+def sent_surveys(programme: Programme, ran: set[str]) -> list[tuple[Survey, Step]]:
+    """Each survey whose step has run, once, in programme order, with the step that sent it."""
+    found: dict[str, tuple[Survey, Step]] = {}
+    for step in programme.steps:
+        if step.intent in SURVEY_INTENTS and step.id in ran:
+            survey = get_survey(step.params.get("survey") or step.intent)
+            found.setdefault(survey.id, (survey, step))
+    return list(found.values())
+
+
+def _survey_figure(ctx: FlowContext, cohort: Cohort, survey: Survey, step: Step) -> SurveyFigure:
+    session = ctx.session
+    closes = closes_at(ctx, cohort.id, survey)
+    is_open = closes is None or ctx.now < closes
+    asked = _asked(cohort, step.audience).subquery()
+    done = finished(survey, select(asked.c.id))
+    people = session.scalar(select(func.count()).select_from(asked)) or 0
+    answered = session.scalar(select(func.count()).select_from(done.subquery())) or 0
+    missing: tuple[str, ...] = ()
+    if is_open:
+        missing = tuple(session.scalars(
+            select(Person.name).join(Participant, Participant.person_id == Person.id)
+            .where(Participant.id.in_(select(asked.c.id)), Participant.id.not_in(done))
+            .order_by(Person.name, Participant.id)))
+    return SurveyFigure(survey.title, closes, is_open, people, answered, missing)
+
+
+def _waiting(session: Session, cohort: Cohort) -> list[WaitingProposal]:
+    rows = session.execute(
+        select(Meeting.pair_id, Meeting.kind, Meeting.direction, Meeting.status, Meeting.created_at,
+               Meeting.outcome_at)
+        .join(Pair, Pair.id == Meeting.pair_id)
+        .where(Meeting.cohort_id == cohort.id, Meeting.kind.in_(("buddy", "shadowing")),
+               Meeting.status.in_(("proposed", "unscheduled")), Pair.status == "active")).all()
+    named = pair_names(session, sorted({r.pair_id for r in rows}))
+    waiting = [WaitingProposal(
+        named[r.pair_id],
+        offered(r.kind, r.direction),
+        # A meeting they rescheduled has been waiting since they said so, not since the first offer.
+        r.outcome_at or r.created_at, r.status == "unscheduled") for r in rows]
+    return sorted(waiting, key=lambda w: (w.since, w.pair.pair_id))
+
+
+def _workshops(session: Session, cohort: Cohort, programme: Programme, now: datetime) -> list[WorkshopHeadcount]:
+    steps = {s.id: s for s in programme.steps}
+    coming = session.execute(
+        select(Meeting.id, Meeting.title, Meeting.agreed_at, Meeting.step_id)
+        .where(Meeting.cohort_id == cohort.id, Meeting.kind == "group", Meeting.agreed_at > now)
+        .order_by(Meeting.agreed_at, Meeting.id)).all()
+    found = []
+    for meeting_id, title, at, step_id in coming:
+        step = steps.get(step_id)
+        asked = _asked(cohort, step.audience if step else "each_member").subquery()
+        answers = dict(session.execute(
+            select(Rsvp.answer, func.count()).where(Rsvp.meeting_id == meeting_id,
+                                                    Rsvp.participant_id.in_(select(asked.c.id)))
+            .group_by(Rsvp.answer)).all())
+        people = session.scalar(select(func.count()).select_from(asked)) or 0
+        yes, maybe, no = answers.get("yes", 0), answers.get("maybe", 0), answers.get("no", 0)
+        found.append(WorkshopHeadcount(title or "Workshop", at, yes, maybe, no, max(people - yes - maybe - no, 0)))
+    return found
+
+
+def cohort_figures(ctx: FlowContext, cohort: Cohort, since: datetime | None = None) -> CohortFigures:
+    session, now = ctx.session, ctx.now
     programme = Programme.from_dict(cohort.programme)
     # Plain columns: a cohort of thousands should not load every pair and member to count them.
     pairs = session.execute(select(Pair.id, Pair.last_met_at, Pair.introduced_at).where(
@@ -54,29 +230,38 @@ def cohort_figures(session: Session, cohort: Cohort, now: datetime, quiet_after_
         Pair.cohort_id == cohort.id, Pair.status == "proposed")) or 0
     people = dict(session.execute(select(Participant.status, func.count()).where(
         Participant.cohort_id == cohort.id).group_by(Participant.status)).all())
-    held = list(session.scalars(select(Meeting.outcome_at).where(
-        Meeting.cohort_id == cohort.id, Meeting.kind == "buddy", Meeting.status == "held")))
+    held = session.scalar(select(func.count()).select_from(Meeting).where(
+        Meeting.cohort_id == cohort.id, Meeting.kind == "buddy", Meeting.status == "held")) or 0
     since = since or now - timedelta(weeks=1)
+    # A meeting belongs to the week it was held in (its agreed time), not the week someone said so.
+    # One the pair arranged themselves has no agreed time: the day they told us is all there is.
+    held_at = func.coalesce(Meeting.agreed_at, Meeting.outcome_at)
+    held_since = Counter(session.scalars(select(Meeting.kind).where(
+        Meeting.cohort_id == cohort.id, Meeting.kind.in_(("buddy", "shadowing")), Meeting.status == "held",
+        held_at >= since, held_at <= now)))
     shadowing = dict(session.execute(
         select(Meeting.direction, func.count(func.distinct(Meeting.pair_id)))
         .where(Meeting.cohort_id == cohort.id, Meeting.kind == "shadowing", Meeting.status == "held")
         .group_by(Meeting.direction)).all())
     quiet = sorted(((pid, w) for pid, met, intro in pairs
-                    if (w := quiet_weeks(met, intro, now)) is not None and w >= quiet_after_weeks),
+                    if (w := quiet_weeks(met, intro, now)) is not None and w >= ctx.options.quiet_nudge_weeks),
                    key=lambda pw: (-pw[1], pw[0]))
     ran = set(session.scalars(select(StepRun.step_id).where(StepRun.cohort_id == cohort.id)))
-    answered = dict(session.execute(
-        select(SurveyResponse.survey, func.count(func.distinct(SurveyResponse.participant_id)))
-        .join(Participant, Participant.id == SurveyResponse.participant_id)
-        .where(Participant.cohort_id == cohort.id).group_by(SurveyResponse.survey)).all())
-    surveys, seen = [], set()
-    for step in programme.steps:
-        if step.intent in SURVEY_INTENTS and step.id in ran:
-            survey = get_survey(step.params.get("survey") or step.intent)
-            if survey.id not in seen:
-                seen.add(survey.id)
-                surveys.append((survey.title, answered.get(survey.id, 0), people.get("active", 0)))
+    surveys = [_survey_figure(ctx, cohort, survey, step) for survey, step in sent_surveys(programme, ran)]
+    active_pairs = select(Pair.id).where(Pair.cohort_id == cohort.id, Pair.status == "active")
+    agreed = set(session.scalars(select(Contract.pair_id).where(
+        Contract.pair_id.in_(active_pairs), Contract.completed_at.is_not(None))))
+    named = pair_names(session, [pid for pid, _, _ in pairs if pid not in agreed])
+    stages = Counter(dict(session.execute(select(Project.stage, func.count()).where(
+        Project.pair_id.in_(active_pairs)).group_by(Project.stage)).all()))
+    stages["none"] += len(pairs) - sum(stages.values())  # a pair that has not said is at "none"
     upcoming = [(due, s) for due, s in programme.timeline(cohort.start_date, cohort.timezone) if s.id not in ran]
-    return CohortFigures(people, len(pairs), proposed, programme.meetings_target, len(held),
-                         sum(1 for at in held if at is not None and at >= since), shadowing, quiet, surveys,
-                         upcoming[:3])
+    return CohortFigures(
+        people=people, pairs=len(pairs), proposed=proposed, meetings_target=programme.meetings_target,
+        meetings_held=held, meetings_held_since=sum(held_since.values()),
+        shadowing_held_since=held_since.get("shadowing", 0), shadowing=shadowing, quiet=quiet, surveys=surveys,
+        contract_asked=any(s.intent == "contract" and s.id in ran for s in programme.steps),
+        contracts_agreed=len(agreed), without_contract=list(named.values()), waiting=_waiting(session, cohort),
+        workshops=_workshops(session, cohort, programme, now),
+        project_asked=any(s.intent == "project" and s.id in ran for s in programme.steps),
+        project_stages={stage: stages.get(stage, 0) for stage in STAGES}, upcoming=upcoming[:3])

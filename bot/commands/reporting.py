@@ -6,47 +6,101 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter, defaultdict
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from bot.commands.common import Call, CommandSpec, find_cohort, find_pair, named_profile, options, pair_label
 from bot.context import pair_members
 from bot.messages import Document, Message
-from bot.models import Cohort, Meeting, Pair, PairMember, Participant, Reflection, Rsvp, SurveyResponse
-from bot.figures import DIRECTIONS, cohort_figures, quiet_weeks
+from bot.figures import DIRECTIONS, cohort_figures, finished, offered, quiet_note, quiet_weeks, sent_surveys
+from bot.flows.survey import closes_at
+from bot.models import (Cohort, Contract, Meeting, Pair, PairMember, Participant, Project, Reflection, Rsvp, StepRun,
+                        SurveyResponse)
 from bot.programme import Programme
+
+RSVP_WORDS = {"yes": "yes", "maybe": "maybe", "no": "no", "": "not answered"}
+
 
 def _cohort_status(call: Call, cohort: Cohort) -> Message:
     weeks = call.ctx.options.quiet_nudge_weeks
-    f = cohort_figures(call.session, cohort, call.ctx.now, weeks)
-    quiet = [pair_label(p) for p, _ in f.quiet_pairs(call.session, 10)]
+    f = cohort_figures(call.ctx, cohort)
+    tz = ZoneInfo(cohort.timezone)
+    quiet = [f"{pair_label(p)} ({quiet_note(p, w)})" for p, w in f.quiet_pairs(call.session, 10)]
+    if not f.contract_asked and not f.contracts_agreed:
+        contracts = f"Contracts agreed: 0 of {f.pairs} (not asked yet)"
+    else:
+        contracts = f"Contracts agreed: {f.contracts_agreed} of {f.pairs}" + (
+            "; not yet: " + ", ".join(p.label for p in f.without_contract) if f.without_contract else "")
+    surveys = []
+    for s in f.surveys:
+        if s.open:
+            surveys.append(f"{s.title} (open until {s.closes_at.astimezone(tz):%a %d %b}): {s.answered} of {s.asked} "
+                           f"answered" + ("; not yet: " + ", ".join(s.not_answered) if s.not_answered else ""))
+        else:
+            surveys.append(f"{s.title} (closed {s.closes_at.astimezone(tz):%d %b}): {s.answered} of {s.asked} answered")
+    waiting = [f"{w.pair.label}: {w.what} since {w.since.astimezone(tz):%d %b}"
+               + (" (no offered time fitted; arranging it themselves)" if w.unscheduled else "") for w in f.waiting]
     lines = [
         f"{cohort.name} ({cohort.status}), starts {cohort.start_date:%d %b %Y}",
         f"People: {f.active} active" + "".join(f", {f.people[s]} {s}" for s in ("paused", "removed") if f.people.get(s)),
         f"Pairs: {f.pairs}" + (f" (+{f.proposed} proposed)" if f.proposed else ""),
         f"Buddy meetings held: {f.meetings_held} of {f.meetings_target * f.pairs} ({f.meetings_target} per pair)",
+        f"Meetings held in the last 7 days: {f.meetings_held_since}"
+        + (f" ({f.shadowing_held_since} of them shadowing)" if f.shadowing_held_since else ""),
         "Shadowing: " + ", ".join(f"{label} {f.shadowing.get(key, 0)} of {f.pairs}"
                                   for key, label in DIRECTIONS.items()),
+        contracts,
+        *surveys,
+        f"Offered, not booked: {len(f.waiting)}" + (": " + "; ".join(waiting) if waiting else ""),
+        *(f"{w.title} on {w.at.astimezone(tz):%a %d %b}: {w.yes} yes, {w.maybe} maybe, {w.no} no, "
+          f"{w.not_answered} not answered" for w in f.workshops),
+        "Projects: " + ", ".join(f"{stage} {n}" for stage, n in f.project_stages.items()),
         f"Quiet pairs (no meeting for {weeks}+ weeks): "
         + (", ".join(quiet) + (f" and {len(f.quiet) - 10} more" if len(f.quiet) > 10 else "") if quiet else "none"),
-        *(f"{title}: {done} of {people} answered" for title, done, people in f.surveys),
         "Next: " + ("; ".join(f"{due:%d %b} {s.intent}" for due, s in f.upcoming) or "programme complete"),
     ]
     return Message("\n".join(lines), intent="status")
 
 
 def _pair_status(call: Call, cohort: Cohort, pair: Pair) -> Message:
+    session, now = call.session, call.ctx.now
     programme = Programme.from_dict(cohort.programme)
+    tz = ZoneInfo(cohort.timezone)
     members = pair_members(pair)
-    meetings = list(call.session.scalars(select(Meeting).where(Meeting.pair_id == pair.id).order_by(Meeting.id)))
+    meetings = list(session.scalars(select(Meeting).where(Meeting.pair_id == pair.id).order_by(Meeting.id)))
     held = sum(1 for m in meetings if m.kind == "buddy" and m.status == "held")
     shadowed = {m.direction for m in meetings if m.kind == "shadowing" and m.status == "held"}
     surveys = defaultdict(set)
-    for participant_id, survey in call.session.execute(
+    for participant_id, survey in session.execute(
             select(SurveyResponse.participant_id, SurveyResponse.survey)
             .where(SurveyResponse.participant_id.in_([m.id for m in members]))):
         surveys[participant_id].add(survey)
-    quiet = quiet_weeks(pair.last_met_at, pair.introduced_at, call.ctx.now)
+    quiet = quiet_weeks(pair.last_met_at, pair.introduced_at, now)
+    ran = set(session.scalars(select(StepRun.step_id).where(StepRun.cohort_id == cohort.id)))
+    contract = session.scalars(select(Contract).where(Contract.pair_id == pair.id)).first()
+    if contract is not None and contract.completed_at:
+        agreed = f"Contract agreed {contract.completed_at.astimezone(tz):%d %b %Y}"
+    elif any(s.intent == "contract" and s.id in ran for s in programme.steps):
+        agreed = "Contract: not agreed yet"
+    else:
+        agreed = "Contract: not asked yet"
+    asked = [m for m in members if m.status == "active"]
+    open_surveys = []
+    for survey, _step in sent_surveys(programme, ran):
+        closes = closes_at(call.ctx, cohort.id, survey)
+        if closes is None or now < closes:
+            done = set(session.scalars(finished(survey, [m.id for m in asked])))
+            missing = [m.person.name for m in asked if m.id not in done]
+            open_surveys.append(f"{survey.title} (open until {closes.astimezone(tz):%a %d %b}): "
+                                + (f"not yet answered by {', '.join(missing)}" if missing else "answered by all"))
+    waiting = [m for m in meetings if m.kind in ("buddy", "shadowing") and m.status in ("proposed", "unscheduled")]
+    workshops = list(session.scalars(select(Meeting).where(Meeting.cohort_id == cohort.id, Meeting.kind == "group",
+                                                           Meeting.agreed_at > now).order_by(Meeting.agreed_at)))
+    rsvps = {(r.meeting_id, r.participant_id): r.answer for r in session.scalars(
+        select(Rsvp).where(Rsvp.meeting_id.in_([w.id for w in workshops]),
+                           Rsvp.participant_id.in_([m.id for m in members])))}
+    project = session.scalars(select(Project).where(Project.pair_id == pair.id)).first()
     lines = [
         f"{pair_label(pair)} ({pair.status}) in {cohort.name}",
         *(f"• {m.person.name}: {m.role}{', ' + m.profession if m.profession else ''}, {m.status}"
@@ -54,10 +108,20 @@ def _pair_status(call: Call, cohort: Cohort, pair: Pair) -> Message:
           for m in members),
         f"Why paired: {pair.rationale}" if pair.rationale else "",
         f"Introduced: {pair.introduced_at:%d %b %Y}" if pair.introduced_at else "Not introduced yet",
+        agreed,
         f"Buddy meetings held: {held} of {programme.meetings_target}",
         "Shadowing: " + ", ".join(f"{label} {'done' if key in shadowed else 'not yet'}"
                                   for key, label in DIRECTIONS.items()),
         f"Last met: {pair.last_met_at:%d %b %Y}" if pair.last_met_at else "Not met yet",
+        *open_surveys,
+        *(f"Offered, not booked: {offered(m.kind, m.direction)} "
+          f"since {(m.outcome_at or m.created_at).astimezone(tz):%d %b}"
+          + (" (no offered time fitted; arranging it themselves)" if m.status == "unscheduled" else "")
+          for m in waiting),
+        *(f"{w.title} on {w.agreed_at.astimezone(tz):%a %d %b}: "
+          + ", ".join(f"{m.person.name} {RSVP_WORDS[rsvps.get((w.id, m.id), '')]}" for m in asked)
+          for w in workshops),
+        f"Project: {project.stage if project else 'none'}",
     ]
     if quiet is not None and quiet >= call.ctx.options.quiet_nudge_weeks:
         lines.append(f"Quiet for {quiet} weeks" + (f"; nudged {pair.nudged_at:%d %b}" if pair.nudged_at else ""))

@@ -1,35 +1,88 @@
 """The facilitators' digest: a short message, weekly and at each milestone, to the cohort's
-facilitators and coordinators: meetings this week and against target, shadowing each way, pairs
-gone quiet, survey completion and what comes next. Written to be read on a phone."""
+facilitators and coordinators: meetings held this week and against target, shadowing each way,
+contracts agreed, open surveys and who has not answered, offers nobody has booked, workshop
+headcounts, project stages, pairs gone quiet and what comes next. Written to be read on a phone.
+
+Its figures are counted in the unit of work that records it (`digest` is called by `send`), so they
+are true as of the moment it goes into the outbox."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from bot.context import FlowContext, names, pair_members
-from bot.figures import DIRECTIONS, cohort_figures
+from bot.figures import DIRECTIONS, CohortFigures, cohort_figures, quiet_note
 from bot.messages import Message
 from bot.models import Cohort
 
 # Steps after which the facilitators hear how things stand (the workshops, the surveys at the ends).
 MILESTONES = ("group_meeting", "post_survey")
 QUIET_SHOWN = 5
+# A line longer than this wraps to more than three lines on a phone; lists of names stop short of
+# it and say how many more there are (status lists them all). A line that has nothing to say (no
+# offers waiting, no contract asked for yet) is left out, so a digest is nine lines at most plus one
+# per open survey and coming workshop (the default programme rarely has two of either at once).
+LINE_WIDTH = 120
+
+
+def fit(head: str, items: list[str], total: int | None = None, sep: str = ", ", width: int = LINE_WIDTH) -> str:
+    """`head` and as many of `items` as fit in `width`, then "+N more" for the rest of `total`."""
+    total = len(items) if total is None else total
+    shown: list[str] = []
+    for item in items:
+        rest = total - len(shown) - 1
+        line = head + sep.join([*shown, item]) + (f" +{rest} more" if rest else "")
+        if len(line) > width and shown:
+            break
+        shown.append(item)
+    rest = total - len(shown)
+    return head + sep.join(shown) + (f" +{rest} more" if rest else "")
+
+
+def _meetings(f: CohortFigures) -> str:
+    week = f"{f.meetings_held_since}"
+    if f.shadowing_held_since:
+        week += f" incl. {f.shadowing_held_since} shadowing"
+    return f"Meetings this week: {week} (all: {f.meetings_held} of {f.meetings_target * f.pairs})"
+
+
+def _surveys(f: CohortFigures) -> list[str]:
+    lines = [fit(f"{s.title}: {s.answered}/{s.asked} answered" + ("; not yet: " if s.not_answered else ""),
+                 list(s.not_answered))
+             for s in f.open_surveys]
+    closed = [f"{s.title}: {s.answered}/{s.asked} answered" for s in f.surveys if not s.open]
+    if closed:
+        lines.append(fit("Closed: ", closed[::-1], sep="; "))  # the latest first
+    return lines
 
 
 def digest(ctx: FlowContext, cohort: Cohort, heading: str) -> Message:
-    f = cohort_figures(ctx.session, cohort, ctx.now, ctx.options.quiet_nudge_weeks,
-                       since=ctx.now - timedelta(weeks=1))
+    f = cohort_figures(ctx, cohort, since=ctx.now - timedelta(weeks=1))
+    tz = ZoneInfo(cohort.timezone)
     pairs = f.pairs
-    quiet = [f"{names(pair_members(p))} ({weeks} wk)" for p, weeks in f.quiet_pairs(ctx.session, QUIET_SHOWN)]
+    quiet = [f"{names(pair_members(p))} ({quiet_note(p, weeks)})"
+             for p, weeks in f.quiet_pairs(ctx.session, QUIET_SHOWN)]
     if len(f.quiet) > QUIET_SHOWN:
         quiet.append(f"{len(f.quiet) - QUIET_SHOWN} more")
     lines = [
         f"{cohort.name}: {heading}",
-        f"Meetings this week: {f.meetings_held_since} (all: {f.meetings_held} of {f.meetings_target * pairs})",
+        _meetings(f),
         "Shadowing: " + ", ".join(f"{label} {f.shadowing.get(key, 0)}/{pairs}" for key, label in DIRECTIONS.items()),
         f"Quiet {ctx.options.quiet_nudge_weeks}+ weeks: " + ("; ".join(quiet) if quiet else "none"),
     ]
-    lines += [f"{title}: {done}/{people} answered" for title, done, people in f.surveys]
+    if f.contract_asked or f.contracts_agreed:
+        head = f"Contracts: {f.contracts_agreed}/{pairs} agreed" + ("; not yet: " if f.without_contract else "")
+        lines.append(fit(head, [p.names for p in f.without_contract], sep="; "))
+    lines += _surveys(f)
+    if f.waiting:
+        lines.append(fit(f"Offered, not booked: {len(f.waiting)}: ",
+                         [f"{w.pair.names} {w.what} since {w.since.astimezone(tz):%d %b}" for w in f.waiting],
+                         sep="; "))
+    lines += [f"{w.title} {w.at.astimezone(tz):%a %d %b}: {w.yes} yes, {w.maybe} maybe, {w.no} no, "
+              f"{w.not_answered} not answered" for w in f.workshops]
+    if f.project_asked:
+        lines.append("Projects: " + ", ".join(f"{stage} {n}" for stage, n in f.project_stages.items()))
     if f.upcoming:
         lines.append("Next: " + "; ".join(f"{due:%a %d %b} {step.intent.replace('_', ' ')}"
                                           for due, step in f.upcoming[:2]))
