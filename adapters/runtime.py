@@ -78,8 +78,9 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         raise StartupError("no platform is enabled: set [slack] enabled = true (or [teams]) in the config")
     db = open_database(settings.database.url)
     options = CoreOptions(meeting_minutes=settings.programme.meeting_minutes,
-                          quiet_nudge_weeks=settings.programme.quiet_nudge_weeks,
-                          quiet_escalate_weeks=settings.programme.quiet_escalate_weeks)
+                          quiet_grace_weeks=settings.programme.quiet_grace_weeks,
+                          escalate_weeks_after_nudge=settings.programme.escalate_weeks_after_nudge,
+                          quiet_hours=settings.organisation.quiet_hours)
     capabilities = Capabilities()
     core = Pairbot(db, clock or SystemClock(), capabilities, options)
     timeline = Timeline(core, AsyncIOScheduler(timezone=timezone.utc))

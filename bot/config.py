@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import make_url
 
+from bot.daytime import DEFAULT_QUIET_HOURS, parse_quiet_hours
+
 
 class ConfigError(Exception):
     """A configuration problem, phrased for the person who wrote the file."""
@@ -95,14 +97,10 @@ class TeamsSettings(_Section):
 class ProgrammeSettings(_Section):
     file: str = ""
     meeting_minutes: int = Field(45, ge=15, le=240)
-    quiet_nudge_weeks: int = Field(3, ge=1, le=26)
-    quiet_escalate_weeks: int = Field(5, ge=1, le=52)
-
-    @model_validator(mode="after")
-    def _order(self):
-        if self.quiet_escalate_weeks <= self.quiet_nudge_weeks:
-            raise ValueError("quiet_escalate_weeks must be more than quiet_nudge_weeks")
-        return self
+    # A pair is quiet after the longer of its contract and the programme's spacing, plus this.
+    quiet_grace_weeks: int = Field(1, ge=0, le=8)
+    # The coordinator hears of a pair still quiet this long after its nudge.
+    escalate_weeks_after_nudge: int = Field(1, ge=1, le=8)
 
 
 class SchedulerSettings(_Section):
@@ -123,6 +121,14 @@ class OrganisationSettings(_Section):
     name: str = "My NHS Trust"
     coordinators: list[str] = []
     facilitators: list[str] = []
+    # When nudges, reminders and digests wait for morning (each person may set their own).
+    quiet_hours: str = DEFAULT_QUIET_HOURS
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        parse_quiet_hours(value)  # QuietHoursError is a ValueError: pydantic reports it with the key
+        return value
 
 
 class DeliverySettings(_Section):

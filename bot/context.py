@@ -24,8 +24,9 @@ from bot.models import Cohort, Conversation, Organisation, Pair, Participant, Pe
 @dataclass(frozen=True)
 class CoreOptions:
     meeting_minutes: int = 45
-    quiet_nudge_weeks: int = 3
-    quiet_escalate_weeks: int = 5
+    quiet_grace_weeks: int = 1
+    escalate_weeks_after_nudge: int = 1
+    quiet_hours: str = "21:00-08:00"  # the organisations' default (config [organisation] quiet_hours)
     # Stretches every survey's open period: the demo's simulated people answer at demo speed, when
     # weeks of programme time pass in seconds. None: each survey's own closes_after_days.
     survey_open_days: int | None = None
@@ -100,7 +101,7 @@ class FlowContext:
         hours = person.quiet_hours
         if not hours:
             organisation = self.session.get(Organisation, person.organisation_id)
-            hours = organisation.quiet_hours if organisation is not None else ""
+            hours = (organisation.quiet_hours if organisation is not None else "") or self.options.quiet_hours
         return next_daytime(self.now, person.timezone, hours)
 
     def can_group(self, members: list[Participant]) -> bool:

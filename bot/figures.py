@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.flows import quiet as quiet_rule
 from bot.context import FlowContext
 from bot.flows.project import STAGES
 from bot.flows.survey import closes_at
@@ -87,6 +88,7 @@ class CohortFigures:
     shadowing_held_since: int  # of those, shadowing visits
     shadowing: dict[str, int]  # direction -> pairs that did it
     quiet: list[tuple[int, int]]  # (pair id, whole weeks since they last met), quietest first
+    quiet_reasons: dict[int, str]  # pair id -> why it counts as quiet (bot/flows/quiet.py)
     surveys: list[SurveyFigure]  # surveys sent so far, in programme order
     contract_asked: bool  # a contract step has run
     contracts_agreed: int
@@ -115,10 +117,11 @@ def quiet_weeks(last_met_at: datetime | None, introduced_at: datetime | None, no
     return None if last is None else (now - last).days // 7
 
 
-def quiet_note(pair: Pair, weeks: int) -> str:
-    """What status and the digest say after a quiet pair's names. The reason a pair is quiet,
-    once the quiet-pair rule gives one, belongs here."""
-    return f"{weeks} wk"
+def quiet_note(pair: Pair, weeks: int, reason: str = "") -> str:
+    """What status and the digest say after a quiet pair's names: how long, whether nudged, and
+    (in status, where there is room) why the pair counts as quiet."""
+    note = f"{weeks} wk" + (f", nudged {pair.nudged_at:%d %b}" if pair.nudged_at else "")
+    return f"{note}: {reason}" if reason else note
 
 
 def offered(kind: str, direction: str) -> str:
@@ -243,9 +246,10 @@ def cohort_figures(ctx: FlowContext, cohort: Cohort, since: datetime | None = No
         select(Meeting.direction, func.count(func.distinct(Meeting.pair_id)))
         .where(Meeting.cohort_id == cohort.id, Meeting.kind == "shadowing", Meeting.status == "held")
         .group_by(Meeting.direction)).all())
-    quiet = sorted(((pid, w) for pid, met, intro in pairs
-                    if (w := quiet_weeks(met, intro, now)) is not None and w >= ctx.options.quiet_nudge_weeks),
-                   key=lambda pw: (-pw[1], pw[0]))
+    # The same rule as the nudges, so what the coordinator reads is what the pairs were sent.
+    found = quiet_rule.quiet_pairs(ctx, cohort)
+    quiet = sorted(((q.pair.id, (now - q.since).days // 7) for q in found), key=lambda pw: (-pw[1], pw[0]))
+    quiet_reasons = {q.pair.id: q.reason for q in found}
     ran = set(session.scalars(select(StepRun.step_id).where(StepRun.cohort_id == cohort.id)))
     surveys = [_survey_figure(ctx, cohort, survey, step) for survey, step in sent_surveys(programme, ran)]
     active_pairs = select(Pair.id).where(Pair.cohort_id == cohort.id, Pair.status == "active")
@@ -259,7 +263,8 @@ def cohort_figures(ctx: FlowContext, cohort: Cohort, since: datetime | None = No
     return CohortFigures(
         people=people, pairs=len(pairs), proposed=proposed, meetings_target=programme.meetings_target,
         meetings_held=held, meetings_held_since=sum(held_since.values()),
-        shadowing_held_since=held_since.get("shadowing", 0), shadowing=shadowing, quiet=quiet, surveys=surveys,
+        shadowing_held_since=held_since.get("shadowing", 0), shadowing=shadowing, quiet=quiet,
+        quiet_reasons=quiet_reasons, surveys=surveys,
         contract_asked=any(s.intent == "contract" and s.id in ran for s in programme.steps),
         contracts_agreed=len(agreed), without_contract=list(named.values()), waiting=_waiting(session, cohort),
         workshops=_workshops(session, cohort, programme, now),

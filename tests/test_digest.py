@@ -59,7 +59,7 @@ def test_the_weekly_digest_reaches_facilitators_and_coordinators_once_a_week(h):
     assert lines[0].startswith("Spring 2027: week ")
     assert "Meetings this week: 1 (all: 1 of 4)" in text
     assert "Shadowing: manager → clinician 0/1, clinician → manager 0/1" in text
-    assert "Quiet 3+ weeks: none" in text and "Next: " in text
+    assert "Quiet pairs: none" in text and "Next: " in text
     assert len(lines) <= 8 and all(len(line) <= 120 for line in lines)  # a phone screen
     assert not digests(h, "asha")  # participants do not get it
 
@@ -73,7 +73,13 @@ def test_quiet_pairs_and_survey_completion_show_weeks_later(h):
     h.deliver()
     text = digests(h, "rita")[-1].text
     assert "Meetings this week: 0 (all: 1 of 4)" in text
-    assert "Quiet 3+ weeks: Ben Okafor and Dr Asha Patel (4 wk)" in text
+    # Four weeks is the programme's own spacing: on plan, not quiet.
+    assert "Quiet pairs: none" in text
+    h.clock.advance(timedelta(weeks=2))
+    h.core.send_weekly_digest(h.cohort_id)
+    h.deliver()
+    text = digests(h, "rita")[-1].text
+    assert "Quiet pairs: Ben Okafor and Dr Asha Patel (6 wk)" in text
     assert "Before we start: 0/2 answered" in text
 
 

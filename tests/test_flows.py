@@ -278,6 +278,10 @@ def test_a_quiet_pair_is_nudged_after_the_programmes_spacing_and_escalated_only_
     h.deliver()
     assert "no first meeting held or booked" in h.last("rita").text and "still quiet" in h.last("rita").text
     assert h.core.sweep_quiet_pairs(h.cohort_id) == 0
+    # The coordinator's status says the same, and why.
+    from bot.events import Command
+    status = h.core.handle(Command(h.users["rita"], "status"))[0].text
+    assert "no first meeting held or booked" in status and "the programme proposes one every 4 weeks" in status
     # The nudge's button starts a proposal.
     reply = h.click("asha", "Suggest times")
     assert "sent you some times" in reply[0].text

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from bot.flows import quiet as quiet_rule
 from bot.commands.common import Call, CommandSpec, find_cohort, find_pair, named_profile, options, pair_label
 from bot.context import pair_members
 from bot.messages import Document, Message
@@ -23,10 +24,10 @@ RSVP_WORDS = {"yes": "yes", "maybe": "maybe", "no": "no", "": "not answered"}
 
 
 def _cohort_status(call: Call, cohort: Cohort) -> Message:
-    weeks = call.ctx.options.quiet_nudge_weeks
     f = cohort_figures(call.ctx, cohort)
     tz = ZoneInfo(cohort.timezone)
-    quiet = [f"{pair_label(p)} ({quiet_note(p, w)})" for p, w in f.quiet_pairs(call.session, 10)]
+    quiet = [f"{pair_label(p)} ({quiet_note(p, w, f.quiet_reasons.get(p.id, ''))})"
+             for p, w in f.quiet_pairs(call.session, 10)]
     if not f.contract_asked and not f.contracts_agreed:
         contracts = f"Contracts agreed: 0 of {f.pairs} (not asked yet)"
     else:
@@ -56,7 +57,7 @@ def _cohort_status(call: Call, cohort: Cohort) -> Message:
         *(f"{w.title} on {w.at.astimezone(tz):%a %d %b}: {w.yes} yes, {w.maybe} maybe, {w.no} no, "
           f"{w.not_answered} not answered" for w in f.workshops),
         "Projects: " + ", ".join(f"{stage} {n}" for stage, n in f.project_stages.items()),
-        f"Quiet pairs (no meeting for {weeks}+ weeks): "
+        "Quiet pairs (no meeting held or booked for longer than their plan allows): "
         + (", ".join(quiet) + (f" and {len(f.quiet) - 10} more" if len(f.quiet) > 10 else "") if quiet else "none"),
         "Next: " + ("; ".join(f"{due:%d %b} {s.intent}" for due, s in f.upcoming) or "programme complete"),
     ]
@@ -123,8 +124,10 @@ def _pair_status(call: Call, cohort: Cohort, pair: Pair) -> Message:
           for w in workshops),
         f"Project: {project.stage if project else 'none'}",
     ]
-    if quiet is not None and quiet >= call.ctx.options.quiet_nudge_weeks:
-        lines.append(f"Quiet for {quiet} weeks" + (f"; nudged {pair.nudged_at:%d %b}" if pair.nudged_at else ""))
+    reason = next((q.reason for q in quiet_rule.quiet_pairs(call.ctx, cohort) if q.pair.id == pair.id), None)
+    if reason is not None and quiet is not None:
+        lines.append(f"Quiet for {quiet} weeks: {reason}" + (f"; nudged {pair.nudged_at:%d %b}" if pair.nudged_at
+                                                             else ""))
     return Message("\n".join(line for line in lines if line), intent="status")
 
 

@@ -69,7 +69,7 @@ def digest(ctx: FlowContext, cohort: Cohort, heading: str) -> Message:
         f"{cohort.name}: {heading}",
         _meetings(f),
         "Shadowing: " + ", ".join(f"{label} {f.shadowing.get(key, 0)}/{pairs}" for key, label in DIRECTIONS.items()),
-        f"Quiet {ctx.options.quiet_nudge_weeks}+ weeks: " + ("; ".join(quiet) if quiet else "none"),
+        "Quiet pairs: " + ("; ".join(quiet) if quiet else "none"),
     ]
     if f.contract_asked or f.contracts_agreed:
         head = f"Contracts: {f.contracts_agreed}/{pairs} agreed" + ("; not yet: " if f.without_contract else "")

@@ -20,8 +20,6 @@ from bot.messages import Message
 from bot.models import Cohort, Contract, Meeting, Pair, Participant
 from bot.programme import Programme
 
-GRACE = timedelta(weeks=1)
-ESCALATE_AFTER_NUDGE = timedelta(weeks=1)
 CONTRACT_SPACING = {"weekly": timedelta(weeks=1), "fortnightly": timedelta(weeks=2), "monthly": timedelta(days=31)}
 MEETING_INTENTS = ("propose_meeting", "propose_shadowing")
 
@@ -84,7 +82,7 @@ def quiet_pairs(ctx: FlowContext, cohort: Cohort) -> list[Quiet]:
         if since is None or len(members) < 2:
             continue
         agreed = CONTRACT_SPACING.get(frequency.get(pair.id) or "")
-        allowed = max(spacing, agreed or timedelta(0)) + GRACE
+        allowed = max(spacing, agreed or timedelta(0)) + timedelta(weeks=ctx.options.quiet_grace_weeks)
         if ctx.now - since <= allowed:
             continue
         plan = f"their contract says {frequency[pair.id]}" if agreed else "the programme proposes one every " \
@@ -114,7 +112,7 @@ def sweep(ctx: FlowContext, cohort: Cohort) -> int:
                 ctx.send_to(member, message, f"pair:{pair.id}:nudge:{stamp}:to:{member.id}", cohort.id)
             pair.nudged_at = ctx.now
             acted += 1
-        elif ctx.now - pair.nudged_at >= ESCALATE_AFTER_NUDGE and (
+        elif ctx.now - pair.nudged_at >= timedelta(weeks=ctx.options.escalate_weeks_after_nudge) and (
                 pair.escalated_at is None or pair.escalated_at < pair.nudged_at):
             ctx.tell_coordinators(cohort, f"{names(members)}: {quiet.reason}. I nudged them on "
                                           f"{pair.nudged_at:%a %d %b} and they are still quiet; a word from you "
