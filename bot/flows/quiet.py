@@ -21,7 +21,6 @@ from bot.models import Cohort, Contract, Meeting, Pair, Participant
 from bot.programme import Programme
 
 CONTRACT_SPACING = {"weekly": timedelta(weeks=1), "fortnightly": timedelta(weeks=2), "monthly": timedelta(days=31)}
-MEETING_INTENTS = ("propose_meeting", "propose_shadowing")
 
 
 @dataclass(frozen=True)
@@ -45,10 +44,10 @@ def active_until(cohort: Cohort):
 
 
 def programme_spacing(cohort: Cohort) -> timedelta:
-    """The longest the programme itself leaves between two meetings it proposes."""
+    """The longest the programme itself leaves between two buddy meetings it proposes."""
     programme = Programme.from_dict(cohort.programme)
     dues = sorted({due for due, step in programme.timeline(cohort.start_date, ZoneInfo(cohort.timezone))
-                   if step.intent in MEETING_INTENTS})
+                   if step.intent == "propose_meeting"})
     gaps = [later - earlier for earlier, later in zip(dues, dues[1:])]
     return max(gaps, default=timedelta(weeks=4))
 
@@ -86,7 +85,7 @@ def quiet_pairs(ctx: FlowContext, cohort: Cohort) -> list[Quiet]:
         if ctx.now - since <= allowed:
             continue
         plan = f"their contract says {frequency[pair.id]}" if agreed else "the programme proposes one every " \
-               f"{spacing.days // 7} weeks"
+               f"{round(spacing.days / 7)} weeks"
         weeks = (ctx.now - since).days // 7
         what = f"no meeting held or booked for {weeks} weeks" if met or pair.last_met_at else \
             f"no first meeting held or booked in the {weeks} weeks since they were introduced"
