@@ -31,7 +31,7 @@ def digest(ctx: FlowContext, cohort: Cohort, heading: str) -> Message:
     ]
     lines += [f"{title}: {done}/{people} answered" for title, done, people in f.surveys]
     if f.upcoming:
-        lines.append("Next: " + "; ".join(f"{due:%a %d %b} {step.intent.replace('_', ' ')}"
+        lines.append("Next: " + "; ".join(f"{due:%a} {due.day} {due:%b} {step.intent.replace('_', ' ')}"
                                           for due, step in f.upcoming[:2]))
     return Message("\n".join(lines), intent="digest")
 

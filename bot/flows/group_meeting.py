@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from bot.context import FlowContext
-from bot.flows.base import StepInfo, choice, choices_state, fill
+from bot.flows.base import StepInfo, buddy_names, choice, choices_state, fill
 from bot.messages import Message
 from bot.models import Cohort, Meeting, Participant, Rsvp
 from bot.slots import format_slot
@@ -39,10 +39,13 @@ def meeting_for_step(ctx: FlowContext, cohort: Cohort, step: StepInfo) -> Meetin
 
 def invite(ctx: FlowContext, cohort: Cohort, meeting: Meeting, participant: Participant, step: StepInfo) -> int:
     when = format_slot(meeting.agreed_at, ZoneInfo(participant.person.timezone))
-    text = fill(step.text, first_name=participant.person.first_name, cohort=cohort.name, week=step.week,
-                title=meeting.title, held_at=when)
+    text = fill(step.text, first_name=participant.person.first_name, buddy_names=buddy_names(ctx, participant),
+                cohort=cohort.name, week=step.week, title=meeting.title, held_at=when)
     location = step.params.get("location")
-    text = f"{text}\n{meeting.title}: {when}" + (f", {location}" if location else "") + ". Will you come?"
+    details = f"{meeting.title}: {when}" + (f", {location}" if location else "") + "."
+    # The step's own text usually asks already; the buttons are the answer.
+    text = "\n".join(part for part in (text, details if text.rstrip().endswith("?") else f"{details} Will you come?")
+                      if part)
     options = tuple(choice(label, FLOW, "rsvp", meeting.id, answer) for answer, label in ANSWERS.items())
     ctx.open_prompt(participant, FLOW, meeting.id, choices=choices_state(options))
     ctx.send_to(participant, Message(text, choices=options, intent="group_meeting"),
