@@ -234,6 +234,8 @@ def test_every_message_of_the_programme_reads_right(tmp_path, audience, capabili
     run.run(answering=True)
     intents = {m.intent for _r, m in run.sender.sent}
     assert {"pair_intro", "propose_buddy", "group_meeting", "digest", "reflect", "project"} <= intents
+    staff_steps = {(r.members[0].user, m.intent) for r, m in run.sender.sent if m.intent == "group_meeting"}
+    assert {("rita", "group_meeting"), ("fran", "group_meeting")} <= staff_steps
     assert len(seen.items) > 150
     _assert_clean(seen)
 
