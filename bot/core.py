@@ -170,7 +170,9 @@ class Pairbot:
             cohort = ctx.session.get(Cohort, cohort_id)
             if cohort is None or cohort.status != "running":
                 return 0
-            # Daily: people back from a pause, survey reminders, pairs gone quiet.
+            # Daily: people back from a pause, questions no longer held back by an ignored one,
+            # survey reminders, pairs gone quiet.
+            focus.release_stale(ctx, cohort.id)
             return absence.resume_returning(ctx, cohort) + survey.remind_due(ctx, cohort) + quiet.sweep(ctx, cohort)
 
     def send_weekly_digest(self, cohort_id: int) -> int:

@@ -15,6 +15,7 @@ Typed text has no reference, so it is routed here:
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -40,6 +41,10 @@ FLOWS = {
     "profile": profile,
     "project": project,
 }
+
+# A question left unanswered this long stops holding the next one back: ignoring one question
+# must not stop the programme (the older one stays open and can still be answered).
+HOLD_AT_MOST = timedelta(days=1)
 
 # Short replies that stand for a button: they only ever count for the question in focus.
 _SHORT_ANSWER = re.compile(r"^(?:[0-9]{1,2}|y|n|yes|no|maybe|not sure|skip|ok|none)$")
@@ -230,7 +235,8 @@ def _hold(ctx: FlowContext) -> None:
         for row in ctx.session.execute(
                 select(Participant.person_id, Prompt.id, Prompt.flow, Prompt.ref_id, Prompt.state)
                 .join(Participant, Participant.id == Prompt.participant_id)
-                .where(Participant.person_id.in_(chunk), Prompt.status == "open")):
+                .where(Participant.person_id.in_(chunk), Prompt.status == "open",
+                       Prompt.asked_at > ctx.now - HOLD_AT_MOST)):
             if row.id in new_ids or (row.flow != "profile" and (row.state or {}).get("mode") == "form") \
                     or row.flow not in ("profile", "survey", "contract", "reflection"):
                 continue
@@ -252,6 +258,13 @@ def _hold(ctx: FlowContext) -> None:
         ctx.outgoing[:] = [item for item in ctx.outgoing if id(item) not in held]
 
 
+def release_stale(ctx: FlowContext, cohort_id: int) -> None:
+    """From the daily sweep: questions held behind one that has gone unanswered for a day go out."""
+    ctx.answered_participants.update(ctx.session.scalars(
+        select(Prompt.participant_id).join(Participant, Participant.id == Prompt.participant_id)
+        .where(Participant.cohort_id == cohort_id, Prompt.status == "waiting").distinct()))
+
+
 def _release(ctx: FlowContext) -> None:
     if not ctx.answered_participants:
         return
@@ -266,7 +279,7 @@ def _release(ctx: FlowContext) -> None:
             select(Prompt).join(Participant, Participant.id == Prompt.participant_id)
             .where(Participant.person_id == person_id, Prompt.status.in_(("open", "waiting")))
             .order_by(Prompt.id)))
-        if any(p.status == "open" and is_chat_question(p) for p in prompts):
+        if any(p.status == "open" and is_chat_question(p) and p.asked_at > ctx.now - HOLD_AT_MOST for p in prompts):
             continue
         waiting = next((p for p in prompts if p.status == "waiting"), None)
         if waiting is None:

@@ -130,5 +130,6 @@ def _clashes(slot: datetime, duration: timedelta, busy) -> bool:
 
 
 def format_slot(moment: datetime, tz: ZoneInfo) -> str:
+    """"Mon 8 Mar, 08:00": the day without a leading zero, the time as a 24-hour clock shows it."""
     local = moment.astimezone(tz)
-    return local.strftime("%a %d %b, %H:%M").replace(" 0", " ")
+    return f"{local:%a} {local.day} {local:%b}, {local:%H:%M}"

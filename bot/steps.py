@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import select
 
 from bot.context import FlowContext
@@ -10,6 +12,7 @@ from bot.flows.base import StepInfo, fill
 from bot.messages import Message
 from bot.models import Cohort, Pair, Participant
 from bot.programme import Step
+from bot.slots import format_slot
 
 # Steps addressed to a pair.
 PAIR_STEPS = {
@@ -74,13 +77,13 @@ def _memberships(ctx: FlowContext, participant: Participant):
 def _to_staff(ctx: FlowContext, cohort: Cohort, step: Step, info: StepInfo) -> int:
     role = "coordinator" if step.audience == "coordinators" else "facilitator"
     people = ctx.staff(cohort, role)
-    extra = ""
-    if step.intent == "group_meeting":
-        event = group_meeting.meeting_for_step(ctx, cohort, info)
-        extra = f"\n{event.title} is on {event.agreed_at:%a %d %b %Y}."
+    event = group_meeting.meeting_for_step(ctx, cohort, info) if step.intent == "group_meeting" else None
     for person in people:
+        when = format_slot(event.agreed_at, ZoneInfo(person.timezone)) if event else ""
         text = fill(step.text, first_name=person.first_name, cohort=cohort.name, week=step.week,
-                    title=step.params.get("title", ""))
-        ctx.send_to_person(person, Message(text + extra, intent=step.intent),
+                    title=event.title if event else "", held_at=when)
+        if event:
+            text += f"\n{event.title}: {when}."
+        ctx.send_to_person(person, Message(text, intent=step.intent),
                            f"step:{cohort.id}:{step.id}:person:{person.id}", cohort.id)
     return len(people)

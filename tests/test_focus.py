@@ -24,7 +24,7 @@ def _survey_answers(h, survey):
 def test_a_second_chat_question_waits_until_the_first_is_answered(chat):
     chat.run_step("pair-contract")
     assert chat.last("ben").intent == "contract_question"
-    chat.run_step("fit-check")
+    _run_now(chat, "fit-check")  # an hour later, say: Ben is still on the contract
     # The fit check is not sent while Ben is in the middle of the contract.
     assert chat.last("ben").intent == "contract_question"
     chat.say("ben", "Understand each other's pressures and fix one discharge delay.")
@@ -64,7 +64,7 @@ def test_a_typed_number_that_could_answer_two_questions_asks_which(sqlite_url):
     assert any("survey" in label for label in labels) and any("Launch workshop" in label for label in labels)
     survey_choice = next(c for c in reply[0].choices if "survey" in c.label)
     answered = h.click("ben", survey_choice.label, reply[0])
-    assert "I took that as question 1 of the survey" in answered[0].text
+    assert "I took that as question 1 of the 'Before we start' survey" in answered[0].text
     with h.db.session() as s:
         assert s.scalars(select(Rsvp)).all() == []
         assert [(r.item, r.value) for r in s.scalars(select(SurveyResponse))][0][1] == 2
@@ -100,3 +100,32 @@ def test_a_yes_out_of_focus_never_answers_an_older_button_question(chat):
         assert s.scalars(select(Rsvp)).all() == []
         assert [r.text for r in s.scalars(select(Reflection))] == ["yes"]
     assert reply[0].text.startswith("Saved.")
+
+
+def _run_now(h, step_id):
+    h.clock.advance(hours=1)
+    h.core.run_step(h.cohort_id, step_id)
+    h.deliver()
+
+
+def test_a_contract_answer_typed_days_later_still_goes_to_the_contract_not_the_newer_fit_check(chat):
+    chat.run_step("pair-contract")
+    chat.run_step("fit-check")  # two days on, the contract unanswered: the fit check is asked too
+    assert chat.last("ben").intent == "survey_question"
+    reply = chat.say("ben", "Understand each other's pressures and fix one discharge delay.")
+    assert "I took that as your pair contract" in reply[0].text
+    with chat.db.session() as s:
+        assert s.scalars(select(Contract)).one().goals.startswith("Understand each other's pressures")
+    assert _survey_answers(chat, "fit_check") == {}
+
+
+def test_an_ignored_question_holds_the_next_one_back_for_a_day_at_most(chat):
+    chat.run_step("enrol")                  # availability, never answered
+    _run_now(chat, "pre-survey")
+    assert chat.last("asha").intent == "enrol"  # the survey waits its turn
+    chat.clock.advance(days=1, minutes=1)
+    chat.core.sweep_quiet_pairs(chat.cohort_id)
+    chat.deliver()
+    assert chat.last("asha").intent == "survey_question"
+    chat.say("asha", "4")
+    assert list(_survey_answers(chat, "pre_survey").values()) == [4]

@@ -117,3 +117,21 @@ def test_the_schema_check_is_not_vacuous(card_validator):
     card = render.message_card(Message("Hello"), "k")
     card["body"][0]["type"] = "TextBlok"
     assert list(card_validator.iter_errors(card))
+
+
+def test_every_line_break_and_bullet_of_a_whole_programme_survives_in_the_card(tmp_path, card_validator):
+    """TextBlock text is Markdown: one newline is no line break, so each line must be a paragraph."""
+    h = make_harness(f"sqlite:///{tmp_path / 'p.sqlite'}", capabilities=frozenset({FORMS}))
+    for step in default_programme().steps:
+        h.run_step(step.id)
+    messages = [m for _r, m in h.sender.sent] + h.say("rita", "help")
+    multi_line = [m for m in messages if "\n" in m.text.strip()]
+    assert len(multi_line) > 20 and any("\n• " in m.text for m in multi_line)
+    for message in multi_line:
+        lines = [line.rstrip() for line in message.text.split("\n") if line.strip()]
+        for card in (render.message_card(message, "k"), render.answered_card(message, "You chose: Yes", [message.text])):
+            assert_valid(card_validator, card)
+            shown = card["body"][0]["text"]
+            assert shown.split("\n\n") == lines, message.text
+            assert "\n" not in shown.replace("\n\n", ""), shown
+        assert render.answered_card(None, "x", [message.text])["body"][1]["text"].split("\n\n") == lines

@@ -148,27 +148,37 @@ class PairbotTeamsBot:
         raw = _POSTED.get()
         if raw is None or raw.get("id") != activity.id:
             raw = activity.serialize()
-        await self._remember(turn_context, raw)
+        installed = await self._remember(turn_context, raw)
         if activity.type == ActivityTypes.message:
             await self._on_message(turn_context, raw)
         elif activity.type == ActivityTypes.invoke and activity.name == FILE_CONSENT_INVOKE:
             await self._on_file_consent(turn_context, raw)
         elif activity.type in (ActivityTypes.conversation_update, ActivityTypes.installation_update):
-            await self._on_installed(turn_context, raw)
+            await self._on_installed(turn_context, raw, welcome=installed)
 
-    async def _remember(self, turn_context: TurnContext, raw: dict[str, Any]) -> None:
+    async def _remember(self, turn_context: TurnContext, raw: dict[str, Any]) -> bool:
+        """Store how to reach the sender; True when their personal chat with Pairbot is new (the
+        app was just added), which is when they are welcomed."""
         conversation = raw.get("conversation") or {}
         reference = inbound.reference(raw)
         now = self.core.clock.now()
         tenant = inbound.tenant_of(raw)
         if conversation.get("conversationType") in (None, "personal"):
-            if (raw.get("from") or {}).get("id"):
-                person = inbound.who(raw)
-                if self._known.get(person.key()) != reference:  # written only when it changes
-                    await asyncio.to_thread(conversations.remember, self.core.db, tenant, [person], reference,
-                                            False, now)
-                    self._known[person.key()] = reference
-            return
+            if not (raw.get("from") or {}).get("id"):
+                return False
+            person = inbound.who(raw)
+            if _removed(raw):
+                self._known.pop(person.key(), None)
+                await asyncio.to_thread(conversations.forget_person, self.core.db, person)
+                return False
+            # Written only when it changes; an install always asks the database, which another
+            # replica may have changed (an uninstall there).
+            if _is_install(raw) or self._known.get(person.key()) != reference:
+                new = await asyncio.to_thread(conversations.remember, self.core.db, tenant, [person], reference,
+                                              False, now)
+                self._known[person.key()] = reference
+                return new
+            return False
         if conversation.get("conversationType") == "groupChat":
             if _bot_removed(raw):
                 await asyncio.to_thread(conversations.forget_group, self.core.db, PLATFORM, conversation.get("id"))
@@ -176,6 +186,7 @@ class PairbotTeamsBot:
             members = await self._members(turn_context, tenant)
             if len(members) >= 2:
                 await asyncio.to_thread(conversations.remember, self.core.db, tenant, members, reference, True, now)
+        return False
 
     async def _members(self, turn_context: TurnContext, tenant: str) -> list[Address]:
         from botbuilder.core.teams import TeamsInfo
@@ -188,15 +199,11 @@ class PairbotTeamsBot:
         bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else ""
         return [Address(PLATFORM, tenant, m.id) for m in found if m.id != bot_id]
 
-    async def _on_installed(self, turn_context: TurnContext, raw: dict[str, Any]) -> None:
+    async def _on_installed(self, turn_context: TurnContext, raw: dict[str, Any], welcome: bool) -> None:
+        """Adding the app brings a conversationUpdate and an installationUpdate, in either order
+        (Teams, 2026-11): both record the person, and the one that first stores their chat welcomes them."""
         conversation = raw.get("conversation") or {}
-        if conversation.get("conversationType") not in (None, "personal"):
-            return
-        added = [m.get("id") for m in raw.get("membersAdded") or []]
-        bot_id = (raw.get("recipient") or {}).get("id")
-        if raw.get("type") == ActivityTypes.conversation_update and bot_id not in added:
-            return
-        if raw.get("action") == "remove":
+        if conversation.get("conversationType") not in (None, "personal") or not _is_install(raw):
             return
         profile = await self._profile(turn_context, raw)
         if profile is not None:
@@ -204,7 +211,7 @@ class PairbotTeamsBot:
                                     self.staff.coordinators, self.staff.facilitators)
         # Handling Joined also marks a person who had removed the app reachable again.
         replies, _ = await self._handle(Joined(inbound.who(raw), event_id=raw.get("id")))
-        for reply in replies:
+        for reply in replies if welcome else ():
             await turn_context.send_activity(_activity(reply))
 
     async def _profile(self, turn_context: TurnContext, raw: dict[str, Any]) -> Profile | None:
@@ -332,6 +339,21 @@ def _document_offer(reply: Message, event) -> Activity:
 
 def _is_plain(message: Message) -> bool:
     return not (message.choices or message.form or message.links)
+
+
+def _is_install(raw: dict[str, Any]) -> bool:
+    """The app was added: a conversationUpdate that adds the bot, or an installationUpdate "add"."""
+    if raw.get("type") == ActivityTypes.conversation_update:
+        bot_id = (raw.get("recipient") or {}).get("id")
+        return any(m.get("id") == bot_id for m in raw.get("membersAdded") or [])
+    return raw.get("type") == ActivityTypes.installation_update and raw.get("action") != "remove"
+
+
+def _removed(raw: dict[str, Any]) -> bool:
+    """The app was removed: a conversationUpdate that removes the bot, or an installationUpdate "remove"."""
+    if raw.get("type") == ActivityTypes.installation_update:
+        return raw.get("action") == "remove"
+    return raw.get("type") == ActivityTypes.conversation_update and _bot_removed(raw)
 
 
 def _bot_removed(raw: dict[str, Any]) -> bool:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from bot.context import members_key
 from bot.db import Database
@@ -15,16 +16,29 @@ from bot.models import Conversation
 
 
 def remember(db: Database, workspace: str, members: list[Address], reference: dict, is_group: bool,
-             now: datetime) -> None:
+             now: datetime) -> bool:
+    """Store or refresh the reference; True if the conversation was not known before."""
     key = members_key(members)
+    try:
+        with db.session() as session:
+            found = session.scalars(select(Conversation).where(Conversation.platform == members[0].platform,
+                                                               Conversation.members_key == key)).first()
+            if found is None:
+                session.add(Conversation(platform=members[0].platform, workspace=workspace, members_key=key,
+                                         is_group=is_group, reference=reference, updated_at=now))
+                return True
+            if found.reference != reference or found.is_group != is_group:
+                found.reference, found.is_group, found.updated_at = reference, is_group, now
+            return False
+    except IntegrityError:  # stored at the same moment by another turn (or replica)
+        return False
+
+
+def forget_person(db: Database, person: Address) -> None:
+    """The person removed the app: until they add it again the bot cannot reach them."""
     with db.session() as session:
-        found = session.scalars(select(Conversation).where(Conversation.platform == members[0].platform,
-                                                           Conversation.members_key == key)).first()
-        if found is None:
-            session.add(Conversation(platform=members[0].platform, workspace=workspace, members_key=key,
-                                     is_group=is_group, reference=reference, updated_at=now))
-        elif found.reference != reference or found.is_group != is_group:
-            found.reference, found.is_group, found.updated_at = reference, is_group, now
+        session.execute(delete(Conversation).where(Conversation.platform == person.platform,
+                                                   Conversation.members_key == members_key([person])))
 
 
 def forget_group(db: Database, platform: str, conversation_id: str) -> None:

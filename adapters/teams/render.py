@@ -34,8 +34,14 @@ def _card(body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = Non
     return card
 
 
+def markdown_lines(text: str) -> str:
+    """TextBlock text is Markdown, where a single newline is no line break (Teams runs the lines
+    together, 2026-11): each line, bullets included, becomes a paragraph of its own."""
+    return "\n\n".join(line.rstrip() for line in text.split("\n") if line.strip())
+
+
 def _text(text: str, **style: Any) -> dict[str, Any]:
-    return {"type": "TextBlock", "text": cut(text, TEXT_LIMIT) or " ", "wrap": True, **style}
+    return {"type": "TextBlock", "text": markdown_lines(cut(text, TEXT_LIMIT)) or " ", "wrap": True, **style}
 
 
 def _is_scale(choices: tuple[Choice, ...]) -> bool:

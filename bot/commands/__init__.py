@@ -10,7 +10,7 @@ import difflib
 import shlex
 
 from bot.commands import answers, cohorts, pairing, people, privacy, reporting, steering, workshops
-from bot.commands.common import Call, CommandSpec, Refusal, roles
+from bot.commands.common import Call, CommandSpec, Refusal, as_typed_on_a_phone, roles
 from bot.context import FlowContext
 from bot.events import Command
 from bot.messages import Message
@@ -84,9 +84,10 @@ def _mistyped_subcommand(words: list[str]) -> str | None:
 def run(ctx: FlowContext, event: Command, person: Person | None, trusted: bool = False) -> Message:
     """Run a command for `person`; `trusted` (the console operator) skips the role check."""
     try:
-        words = shlex.split(event.text)
-    except ValueError:
-        return Message("I couldn't read that command: a quotation mark is not closed.", intent="error")
+        words = shlex.split(as_typed_on_a_phone(event.text))
+    except ValueError as problem:
+        what = "it ends with a backslash" if "escaped" in str(problem) else "a quotation mark is not closed"
+        return Message(f"I couldn't read that command: {what}.", intent="error")
     if not words:
         words = ["help"]
     spec, used = _spec_for(words)

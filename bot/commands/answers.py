@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.commands.common import Call, CommandSpec, Refusal
+from bot.commands.common import Call, CommandSpec, Refusal, whole_number
 from bot.flows import survey as survey_flow
 from bot.messages import Message
 from bot.models import Participant
@@ -51,11 +51,12 @@ def _my_answers(call: Call) -> Message:
 
 
 def _answer(call: Call) -> Message:
-    if len(call.args) < 3 or not call.args[1].isdigit():
+    if len(call.args) < 3:
         raise Refusal(f"Usage: {ANSWER_USAGE}")
+    number = whole_number(call.args[1], "the question's number", 1, 999)
     who = _participant(call)
     survey = _survey(call.args[0])
-    reply = survey_flow.change_answer(call.ctx, who, survey, int(call.args[1]), " ".join(call.args[2:]))
+    reply = survey_flow.change_answer(call.ctx, who, survey, number, " ".join(call.args[2:]))
     if reply.intent == "error":
         raise Refusal(reply.text)
     return reply

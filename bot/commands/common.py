@@ -3,6 +3,7 @@ the pair a command names, options, and the audit log."""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Callable
@@ -16,6 +17,14 @@ from bot.models import AuditEntry, Cohort, Pair, PairMember, Participant, Person
 
 OPEN_STATUSES = ("draft", "running", "paused")
 STAFF_ROLES = ("coordinator", "facilitator")
+# Dates a programme can run on: far enough either way for any real cohort, and well inside what
+# date arithmetic allows once steps are counted from the start (years like 0001 overflow there).
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+# Row ids are 32-bit integers in PostgreSQL; a longer number names nothing.
+MAX_ID = 2**31 - 1
+_DOUBLE_QUOTES = "\u201c\u201d\u201e\u201f\u00ab\u00bb"  # “ ” „ ‟ « »
+_DASHES = "\u2013\u2014\u2012\u2212"  # – — ‒ −: a phone turns "--" into one of these
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u2060\ufeff"))
 
 
 class Refusal(Exception):
@@ -90,11 +99,65 @@ def options(args: list[str], allowed: tuple[str, ...]) -> tuple[list[str], dict[
     return words, found
 
 
+def as_typed_on_a_phone(text: str) -> str:
+    """A command as shlex reads it, from what a phone keyboard makes of it: curly quotes are
+    quotes (a ’ inside a word stays an apostrophe), a dash before a word is "--", any kind of
+    space is a space, and digits from any script are 0-9."""
+    out: list[str] = []
+    quote = ""  # the quote shlex is inside: '"', "'" or none
+    cleaned = text.translate(_INVISIBLE)
+    for i, ch in enumerate(cleaned):
+        before = out[-1] if out else " "
+        if ch in _DOUBLE_QUOTES:
+            ch = '"' if quote in ("", '"') else ch
+        elif ch == "\u2018":  # ‘ opens a quote where one can start
+            ch = "'" if quote == "" else ch
+        elif ch == "\u2019":  # ’ closes a ‘ quote; inside a word it is an apostrophe (O’Brien’s)
+            ch = "'" if quote == "'" and not cleaned[i + 1:i + 2].isalnum() else ch
+        elif ch in _DASHES and before.isspace() and quote == "":
+            ch = "--"
+        elif ch.isspace():
+            ch = " " if quote == "" or ch not in "\n\t" else ch
+        elif unicodedata.category(ch) == "Nd":
+            ch = str(unicodedata.decimal(ch))
+        if ch == '"' and quote in ("", '"') and before != "\\":
+            quote = "" if quote else '"'
+        elif ch == "'" and quote in ("", "'"):
+            quote = "" if quote else "'"
+        out.append(ch)
+    return "".join(out)
+
+
+def whole_number(text: str, what: str, lowest: int = 0, highest: int = MAX_ID) -> int:
+    """A number typed in a command, in its range; otherwise a refusal that says what was wrong."""
+    cleaned = text.strip()
+    sign = -1 if cleaned[:1] == "-" and lowest < 0 else 1
+    digits = cleaned[1:] if sign < 0 else cleaned
+    if not (digits.isascii() and digits.isdecimal()):
+        raise Refusal(f"'{text}' is not a whole number: {what} is a number like {max(lowest, 1)}.")
+    value = sign * int(digits[:12])
+    if len(digits.lstrip("0")) > 12 or not lowest <= value <= highest:
+        raise Refusal(f"{text} is out of range: {what} is from {lowest} to {highest}.")
+    return value
+
+
+def record_number(text: str) -> int | None:
+    """The number of a pair or an import (#12 or 12), or None if the text cannot be one."""
+    digits = text.strip().lstrip("#")
+    if not (digits.isascii() and digits.isdecimal()) or len(digits.lstrip("0")) > 10 or int(digits) > MAX_ID:
+        return None
+    return int(digits)
+
+
 def parse_date(text: str, what: str) -> date:
     try:
-        return date.fromisoformat(text)
+        found = date.fromisoformat(text)
     except ValueError:
         raise Refusal(f"'{text}' is not a {what}: write it as YYYY-MM-DD, e.g. 2027-01-04.") from None
+    if not FIRST_YEAR <= found.year <= LAST_YEAR:
+        raise Refusal(f"{text} is out of range: give a {what} between {FIRST_YEAR} and {LAST_YEAR}, "
+                      f"as YYYY-MM-DD.")
+    return found
 
 
 # --- cohorts -----------------------------------------------------------------------------------------
@@ -180,7 +243,8 @@ def current_pair(call: Call, participant: Participant, statuses: tuple[str, ...]
 def find_pair(call: Call, cohort: Cohort, token: str) -> Pair:
     """A pair named by its number (#12) or by any of its members."""
     if token.startswith("#") and token[1:].isdigit():
-        pair = call.session.get(Pair, int(token[1:]))
+        number = record_number(token)
+        pair = call.session.get(Pair, number) if number is not None else None
         if pair is None or pair.cohort_id != cohort.id or pair.status == "broken":
             raise Refusal(f"There is no pair {token} in {cohort.name}.")
         return pair

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from bot import matching
 from bot.commands.common import (
     Call, CommandSpec, Refusal, current_pair, done, find_cohort, find_pair, find_participant, need, options,
-    pair_label,
+    pair_label, whole_number,
 )
 from bot.context import active_members, names
 from bot.flows import intro
@@ -151,9 +151,8 @@ def _propose(call: Call) -> Message:
             raise Refusal(f"--department is one of {', '.join(DEPARTMENT_MODES)}.")
         cohort.settings = {**cohort.settings, "department_mode": opts["department"]}
     if "seed" in opts:
-        if not opts["seed"].isdigit():
-            raise Refusal("--seed is a whole number.")
-        cohort.settings = {**cohort.settings, "seed": int(opts["seed"])}
+        seed = whole_number(opts["seed"], "--seed", 0, 2**32 - 1)  # numpy's seeds are 32-bit
+        cohort.settings = {**cohort.settings, "seed": seed}
     for old in call.session.scalars(select(Pair).where(Pair.cohort_id == cohort.id, Pair.status == "proposed")):
         call.session.delete(old)
     call.session.flush()

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from bot import enrolment
 from bot.commands.common import (
     Call, CommandSpec, Refusal, current_pair, done, find_cohort, find_participant, find_person, named_profile,
-    need, pair_label,
+    need, pair_label, record_number,
 )
 from bot.context import active_members, names
 from bot.events import Address, Profile
@@ -220,8 +220,8 @@ def _import(call: Call) -> Message:
 
 def _import_confirm(call: Call) -> Message:
     need(call.args, 1, "import confirm NUMBER (the number in the preview)")
-    number = call.args[0].lstrip("#")
-    pending = call.session.get(PendingImport, int(number)) if number.isdigit() else None
+    number = record_number(call.args[0])
+    pending = call.session.get(PendingImport, number) if number is not None else None
     if pending is None or pending.status != "previewed":
         raise Refusal(f"There is no import {call.args[0]} waiting: import the file again to get a fresh preview.")
     cohort = call.session.get(Cohort, pending.cohort_id)

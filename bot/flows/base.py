@@ -3,19 +3,43 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
+from sqlalchemy import select
+
+from bot.context import FlowContext, active_members, names
 from bot.messages import Choice
+from bot.models import Pair, PairMember, Participant
+
+# What a placeholder reads as when the step's recipient has nothing to fill it with (someone
+# waiting for a new pair has no buddy's name), so no message has a gap in it.
+FALLBACKS = {"buddy_names": "your buddy"}
 
 
-class _Blank(dict):
+class _Values(dict):
+    def __getitem__(self, key: str) -> str:
+        value = super().__getitem__(key)
+        if callable(value):  # worked out only when the step's text uses it
+            value = value()
+        return str(value) if value not in (None, "") else FALLBACKS.get(key, "")
+
     def __missing__(self, key: str) -> str:
-        return ""
+        return FALLBACKS.get(key, "")
 
 
-def fill(text: str, **values: Any) -> str:
-    """Fill a programme step's placeholders; one the step does not use is simply left out."""
-    return text.format_map(_Blank(values)) if text else ""
+def fill(text: str, **values: Any | Callable[[], Any]) -> str:
+    """Fill a programme step's placeholders. A value may be a function, called only if the text
+    uses that placeholder; one with no value reads as its fallback ("your buddy")."""
+    return text.format_map(_Values(values)) if text else ""
+
+
+def buddy_names(ctx: FlowContext, participant: Participant) -> Callable[[], str]:
+    """For `fill`: the names of the other active members of this person's pair."""
+    def others() -> str:
+        pair = ctx.session.scalars(select(Pair).join(PairMember, PairMember.pair_id == Pair.id).where(
+            PairMember.participant_id == participant.id, Pair.status == "active").order_by(Pair.id.desc())).first()
+        return names([m for m in active_members(pair) if m.id != participant.id]) if pair else ""
+    return others
 
 
 def choice(label: str, flow: str, verb: str, *parts: Any) -> Choice:

@@ -84,7 +84,7 @@ def digest(ctx: FlowContext, cohort: Cohort, heading: str) -> Message:
     if f.project_asked:
         lines.append("Projects: " + ", ".join(f"{stage} {n}" for stage, n in f.project_stages.items()))
     if f.upcoming:
-        lines.append("Next: " + "; ".join(f"{due:%a %d %b} {step.intent.replace('_', ' ')}"
+        lines.append("Next: " + "; ".join(f"{due:%a} {due.day} {due:%b} {step.intent.replace('_', ' ')}"
                                           for due, step in f.upcoming[:2]))
     return Message("\n".join(lines), intent="digest")
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from bot.context import FlowContext
-from bot.flows.base import StepInfo, choice, choices_state, fill
+from bot.flows.base import StepInfo, buddy_names, choice, choices_state, fill
 from bot.messages import Message
 from bot.models import Cohort, Meeting, Participant, Rsvp
 from bot.programme import group_meeting_start
@@ -66,9 +66,12 @@ def invite(ctx: FlowContext, cohort: Cohort, meeting: Meeting, participant: Part
         return 0  # an invitation after the event helps nobody (a step run late, or the workshop moved)
     when = format_slot(meeting.agreed_at, ZoneInfo(participant.person.timezone))
     location = meeting.location
-    text = fill(step.text, first_name=participant.person.first_name, cohort=cohort.name, week=step.week,
-                title=meeting.title, held_at=when, location=location)
-    text = f"{text}\n{meeting.title}: {when}" + (f", {location}" if location else "") + ". Will you come?"
+    text = fill(step.text, first_name=participant.person.first_name, buddy_names=buddy_names(ctx, participant),
+                cohort=cohort.name, week=step.week, title=meeting.title, held_at=when, location=location)
+    details = f"{meeting.title}: {when}" + (f", {location}" if location else "") + "."
+    # The step's own text usually asks already; the buttons are the answer.
+    text = "\n".join(part for part in (text, details if text.rstrip().endswith("?") else f"{details} Will you come?")
+                      if part)
     options = tuple(choice(label, FLOW, "rsvp", meeting.id, answer) for answer, label in ANSWERS.items())
     ctx.open_prompt(participant, FLOW, meeting.id, choices=choices_state(options))
     ctx.send_to(participant, Message(text, choices=options, intent="group_meeting"),

@@ -4,7 +4,7 @@ meeting slots are drawn from. Anyone can update theirs at any time with 'availab
 from __future__ import annotations
 
 from bot.context import FlowContext
-from bot.flows.base import StepInfo, fill
+from bot.flows.base import StepInfo, buddy_names, fill
 from bot.messages import Message
 from bot.models import Cohort, Participant, Prompt
 from bot.slots import AvailabilityError, describe_availability, parse_availability
@@ -14,7 +14,8 @@ EXAMPLE = "Mon 12:00-14:00, Thu 17:00-18:30"
 
 
 def start(ctx: FlowContext, cohort: Cohort, participant: Participant, step: StepInfo) -> int:
-    lead = fill(step.text, first_name=participant.person.first_name, cohort=cohort.name, week=step.week)
+    lead = fill(step.text, first_name=participant.person.first_name, buddy_names=buddy_names(ctx, participant),
+                cohort=cohort.name, week=step.week)
     current = describe_availability(participant.availability or [])
     prompt = ctx.open_prompt(participant, FLOW, participant.id, field="availability")
     ctx.send_to(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.capabilities import FORMS
 from bot.context import FlowContext
-from bot.flows.base import StepInfo, choice, choices_state, fill
+from bot.flows.base import StepInfo, buddy_names, choice, choices_state, fill
 from bot.messages import Field, Form, Message
 from bot.models import Cohort, Meeting, Participant, Prompt, Reflection
 
@@ -28,7 +28,8 @@ def ask(ctx: FlowContext, participant: Participant, *, key: str, question: str,
 
 
 def start(ctx: FlowContext, cohort: Cohort, participant: Participant, step: StepInfo) -> int:
-    question = fill(step.text, first_name=participant.person.first_name, cohort=cohort.name, week=step.week)
+    question = fill(step.text, first_name=participant.person.first_name, buddy_names=buddy_names(ctx, participant),
+                    cohort=cohort.name, week=step.week)
     ask(ctx, participant, key=f"step:{cohort.id}:{step.step_id}:participant:{participant.id}",
         question=question or "What have you learned so far?", step_id=step.step_id)
     return 1

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from bot.capabilities import FORMS
 from bot.context import FlowContext
-from bot.flows.base import StepInfo, choice, choices_state, fill
+from bot.flows.base import StepInfo, buddy_names, choice, choices_state, fill
 from bot.messages import Field, Form, Message
 from bot.models import Cohort, Delivery, Participant, Prompt, StepRun, SurveyResponse
 from bot.programme import Programme
@@ -36,8 +36,8 @@ def closes_at(ctx: FlowContext, cohort_id: int, survey: Survey) -> datetime | No
 def _closed(ctx: FlowContext, who: Participant, survey: Survey) -> Message | None:
     closes = closes_at(ctx, who.cohort_id, survey)
     if closes is not None and ctx.now >= closes:
-        return Message(f"The {survey.title.lower()} survey closed on {closes:%a %d %b}; your earlier answers stand.",
-                       intent="survey_closed")
+        return Message(f"The {named(survey)} survey closed on {closes:%a} {closes.day} {closes:%b}; your earlier "
+                       f"answers stand.", intent="survey_closed")
     return None
 
 
@@ -53,7 +53,8 @@ def remind(ctx: FlowContext, participant_id: int) -> int:
         if _next_item(ctx, who, survey) is None or _closed(ctx, who, survey) is not None:
             continue
         closes = closes_at(ctx, who.cohort_id, survey)
-        lead = f"A reminder: the {survey.title.lower()} survey is open until {closes:%a %d %b}." if closes else ""
+        lead = (f"A reminder: the {named(survey)} survey is open until {closes:%a} {closes.day} {closes:%b}."
+                if closes else f"A reminder: the {named(survey)} survey is waiting for your answers.")
         if prompt.state.get("mode") == "form":
             message = Message(f"{lead} It takes two minutes.", form=survey_form(survey), intent="survey_reminder")
             asked = None
@@ -105,7 +106,7 @@ def change_answer(ctx: FlowContext, who: Participant, survey: Survey, number: in
     if closed is not None:
         return Message(closed.text, intent="error")
     if not 1 <= number <= len(survey.items):
-        return Message(f"The {survey.title.lower()} survey has questions 1 to {len(survey.items)}.", intent="error")
+        return Message(f"The {named(survey)} survey has questions 1 to {len(survey.items)}.", intent="error")
     item = survey.items[number - 1]
     try:
         value, text = item.parse(raw)
@@ -136,7 +137,8 @@ def start(ctx: FlowContext, cohort: Cohort, participant: Participant, step: Step
     survey = get_survey(step.params.get("survey") or step.intent)
     if _next_item(ctx, participant, survey) is None:
         return 0
-    intro = fill(step.text, first_name=participant.person.first_name, cohort=cohort.name, week=step.week)
+    intro = fill(step.text, first_name=participant.person.first_name, buddy_names=buddy_names(ctx, participant),
+                 cohort=cohort.name, week=step.week)
     key = f"step:{cohort.id}:{step.step_id}:participant:{participant.id}"
     if ctx.capabilities.has(participant.person.platform, FORMS):
         ctx.open_prompt(participant, FLOW, 0, survey=survey.id, mode="form")
@@ -145,6 +147,16 @@ def start(ctx: FlowContext, cohort: Cohort, participant: Participant, step: Step
         message, asked = ask_question(ctx, participant, survey, intro)
         ctx.send_to(participant, message, key, asks=asked)
     return 1
+
+
+def named(survey: Survey) -> str:
+    """The survey's title as it reads inside a sentence: quoted, because titles are phrases
+    ("Before we start", "How is your pairing going?")."""
+    return f"'{survey.title}'"
+
+
+def _done(survey: Survey) -> Message:
+    return Message(f"Thank you, that's the {named(survey)} survey done.", intent="survey_done")
 
 
 def survey_form(survey: Survey) -> Form:
@@ -166,7 +178,7 @@ def ask_question(ctx: FlowContext, participant: Participant, survey: Survey,
     """`question`, and the prompt it opened (None when the survey is done)."""
     found = _next_item(ctx, participant, survey)
     if found is None:
-        return Message(f"Thank you, that's the whole {survey.title.lower()} survey done.", intent="survey_done"), None
+        return _done(survey), None
     index, item = found
     if item.kind == "scale":
         options = tuple(choice(str(n), FLOW, "answer", survey.id, item.id, n) for n in range(1, 6))
@@ -180,7 +192,7 @@ def ask_question(ctx: FlowContext, participant: Participant, survey: Survey,
     ctx.close_prompts(FLOW, 0, [participant.id])
     prompt = ctx.open_prompt(participant, FLOW, 0, survey=survey.id, item=item.id, free_text=item.kind == "text",
                              choices=choices_state(options))
-    heading = f"{survey.title}, question {index + 1} of {len(survey.items)}:"
+    heading = f"{survey.title} (question {index + 1} of {len(survey.items)})"
     text = "\n".join(part for part in (lead, heading, item.text, hint) if part)
     return Message(text, choices=options, intent="survey_question"), prompt
 
@@ -283,10 +295,9 @@ def about(ctx: FlowContext, prompt: Prompt) -> str:
     survey = get_survey(prompt.state["survey"])
     who = ctx.session.get(Participant, prompt.participant_id)
     found = _item_for(ctx, who, prompt)
-    title = survey.title.rstrip("?.! ")
     if found is None:
-        return f"the survey “{title}”"
-    return f"question {found[0] + 1} of the survey “{title}”"
+        return f"the {named(survey)} survey"
+    return f"question {found[0] + 1} of the {named(survey)} survey"
 
 
 def on_form(ctx: FlowContext, who: Participant, form_ref: str, answers) -> Message:
@@ -317,4 +328,4 @@ def on_form(ctx: FlowContext, who: Participant, form_ref: str, answers) -> Messa
         if prompt.state.get("survey") == survey.id:
             ctx.settle(prompt)
     _after_completion(ctx, who, survey)
-    return Message(f"Thank you, that's the whole {survey.title.lower()} survey done.", intent="survey_done")
+    return _done(survey)
