@@ -11,7 +11,7 @@ from typing import Iterator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot import commands, enrolment, overview
+from bot import commands, enrolment, group_chat, overview
 from bot.capabilities import Capabilities
 from bot.clock import Clock
 from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler, address_of
@@ -92,6 +92,10 @@ class Pairbot:
 
     def _dispatch(self, ctx: FlowContext, event: InboundEvent) -> list[Message]:
         person = _person(ctx, event.who)
+        if group_chat.from_group(event):  # others read there: nothing personal is answered in it
+            replies = group_chat.handle(ctx, event, person)
+            if replies is not None:
+                return replies
         if isinstance(event, Command):
             return [commands.run(ctx, event, person)]
         if person is None:

@@ -60,6 +60,8 @@ class SlackSender:
         while members:
             try:
                 channel = await self._open(client, members)
+                if message.document is not None:
+                    return Sent(ref=await self._upload(client, channel, message), unreachable=tuple(gone))
                 response = await client.chat_postMessage(channel=channel, **message_payload(message, key))
                 return Sent(ref=f"{response['channel']}:{response['ts']}", unreachable=tuple(gone))
             except SlackApiError as failure:
@@ -79,6 +81,15 @@ class SlackSender:
                 gone += missing
                 members = [m for m in members if m not in missing]
         raise Unreachable("nobody in this conversation can be reached", tuple(gone))
+
+    @staticmethod
+    async def _upload(client: AsyncWebClient, channel: str, message: Message) -> str:
+        """A file (a copy of someone's data asked for in a group DM) with the message as its comment."""
+        document = message.document
+        response = await client.files_upload_v2(channel=channel, filename=document.name, title=document.name,
+                                                content=document.content, initial_comment=message.text)
+        files = response.get("files") or [response.get("file") or {}]
+        return f"{channel}:file:{files[0].get('id', '')}"
 
     @staticmethod
     def _cache_key(members: list[Address]) -> tuple[str, ...]:

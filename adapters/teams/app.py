@@ -245,8 +245,8 @@ class PairbotTeamsBot:
             if not updated:
                 replies = notes + replies  # the card could not be redrawn: say it the usual way
         if replies:
-            await turn_context.send_activities([_document_offer(reply, event) if reply.document else _activity(reply)
-                                                for reply in replies])
+            await turn_context.send_activities([_document_offer(reply, event.text) if reply.document
+                                                else _activity(reply) for reply in replies])
 
     async def _on_file_consent(self, turn_context: TurnContext, raw: dict[str, Any]) -> None:
         """The person allowed (or declined) the file we offered. A bot may put a file in a personal
@@ -316,13 +316,14 @@ async def _download(files: list[tuple[str, str]]) -> tuple[Upload, ...] | str:
     return tuple(fetched)
 
 
-def _document_offer(reply: Message, event) -> Activity:
+def _document_offer(reply: Message, command: str) -> Activity:
     """A file consent card for a reply that carries a file (an export). Accepting it brings an
-    invoke that makes the file again (see _on_file_consent), so nothing personal waits in memory."""
+    invoke that runs `command` to make the file again (see _on_file_consent), so nothing personal
+    waits in memory."""
     data = reply.document.content.encode("utf-8")
     consent = Attachment(content_type=FILE_CONSENT, name=reply.document.name, content={
         "description": render.cut(reply.text, 1000), "sizeInBytes": len(data),
-        "acceptContext": {"command": event.text}, "declineContext": {}})
+        "acceptContext": {"command": command}, "declineContext": {}})
     return MessageFactory.attachment(consent)
 
 
@@ -366,7 +367,10 @@ class TeamsSender:
             # Caught here: an error escaping the turn would go to the adapter's on_turn_error,
             # which answers the conversation instead of telling the worker what happened.
             try:
-                response = await turn_context.send_activity(_activity(message, key))
+                # A file (asked for in a group chat) is offered here, and made again once accepted.
+                activity = (_document_offer(message, message.document.command) if message.document
+                            else _activity(message, key))
+                response = await turn_context.send_activity(activity)
                 sent["id"] = response.id if response else ""
             except Exception as failure:  # classified below
                 sent["failure"] = failure
