@@ -11,7 +11,7 @@ from typing import Iterator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot import commands, enrolment, group_chat, overview
+from bot import commands, enrolment, group_chat, overview, reach
 from bot.capabilities import Capabilities
 from bot.clock import Clock
 from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler, address_of
@@ -270,7 +270,8 @@ class Pairbot:
             return [Wakeup("meeting_check", ref, at) for ref, at in meeting.pending_checks(ctx)]
 
     def mark_unreachable(self, address: Address, reason: str) -> None:
-        """A person left the workspace or blocked the app: stop sending to them and tell coordinators."""
+        """A person left the workspace or blocked the app (the platform said so twice, hours apart):
+        stop sending to them and tell coordinators what that means for their pair."""
         with self.unit() as ctx:
             person = _person(ctx, address)
             if person is None or not person.reachable:
@@ -279,8 +280,7 @@ class Pairbot:
             for participant in ctx.session.scalars(select(Participant).where(Participant.person_id == person.id)):
                 cohort = ctx.session.get(Cohort, participant.cohort_id)
                 if cohort.status in ("running", "paused", "draft"):
-                    ctx.tell_coordinators(cohort, f"I can no longer reach {person.name} ({reason}). Their pair "
-                                                  f"carries on; you may want to get in touch.",
+                    ctx.tell_coordinators(cohort, reach.coordinator_alert(ctx, participant, person.name, reason),
                                           key=f"unreachable:{person.id}:{participant.cohort_id}")
 
 

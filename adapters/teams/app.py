@@ -34,7 +34,9 @@ SOMETHING_WENT_WRONG = Message("Sorry, something went wrong on my side and nothi
                                "Please try again in a minute.", intent="error")
 # Answers Teams gives when it is busy or briefly unwell; the delivery is tried again later.
 BUSY = {412, 429, 500, 502, 503, 504}
-# The person removed or blocked the app, or the conversation no longer exists.
+# In a personal chat: the person removed or blocked the app (403), or the chat no longer exists
+# (404). The delivery worker asks again hours later before it counts them as gone. In a group
+# chat both mean the bot is no longer in that chat, not that its members are gone.
 GONE = {403, 404}
 FILE_CONSENT = "application/vnd.microsoft.teams.card.file.consent"
 FILE_INFO = "application/vnd.microsoft.teams.card.file.info"
@@ -360,6 +362,26 @@ class TeamsSender:
         reference = await asyncio.to_thread(conversations.reference_for, self.core.db, recipient.members)
         if reference is None:
             raise Unreachable("they have not installed Pairbot in Teams yet")
+        try:
+            return await self._send_to(reference, message, key)
+        except Unreachable:
+            if len(recipient.members) < 2:
+                raise
+        # 403 / 404 in a group chat: the bot was removed from that chat, which says nothing about
+        # its members. Pair messages go to each member's personal chat from now on.
+        await asyncio.to_thread(conversations.forget_group, self.core.db, PLATFORM,
+                                (reference.get("conversation") or {}).get("id"))
+        refs, gone = [], []
+        for member in recipient.members:
+            try:
+                refs.append((await self.send(Recipient.person(member), message, key)).ref)
+            except Unreachable:
+                gone.append(member)
+        if not refs:
+            raise Unreachable("nobody in this group chat can be reached", tuple(gone))
+        return Sent(ref=refs[0], unreachable=tuple(gone))
+
+    async def _send_to(self, reference: dict, message: Message, key: str) -> Sent:
         await self._pace_app()
         sent: dict[str, Any] = {}
 
@@ -408,3 +430,4 @@ def _classify(failure: Exception) -> Exception:
         # No Retry-After: back off by default; the worker adds jitter.
         return RetryLater(f"Teams answered {status}", after_seconds=max(wait, 2.0))
     return failure
+
