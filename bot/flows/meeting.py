@@ -63,12 +63,13 @@ def _offer(ctx: FlowContext, meeting: Meeting, proposer: Participant, slot_membe
     meeting.slots = [s.isoformat() for s in slots]
     tz = _tz(proposer)
     key = f"meeting:{meeting.id}:offer:{round_number}"
+    others = [m for m in active_members(_pair(ctx, meeting)) if m.id != proposer.id]
     if not slots or round_number > MAX_ROUNDS:
         meeting.status = "unscheduled"
         meeting.agreed_at = None
         text = (f"{intro_text}\nI couldn't find a time that fits everyone's stated availability. Please "
                 f"arrange one directly; I'll ask how it went in a week. You can update your times any "
-                f"time by sending 'availability' and your free times.").strip()
+                f"time by sending 'availability' and your free times.{reach.note_for(others)}").strip()
         message = Message(text, choices=(choice("We've already met", FLOW, "outcome", meeting.id, "yes"),),
                           intent=f"{meeting.kind}_unscheduled")
         if via_outbox:
@@ -78,7 +79,6 @@ def _offer(ctx: FlowContext, meeting: Meeting, proposer: Participant, slot_membe
     options = tuple(choice(format_slot(s, tz), FLOW, "slot", meeting.id, round_number, i)
                     for i, s in enumerate(slots))
     options += (choice("None of these", FLOW, "others", meeting.id, round_number),)
-    others = [m for m in active_members(_pair(ctx, meeting)) if m.id != proposer.id]
     told = reach.reachable(others)
     text = f"{intro_text}\nWhich time suits you for your {_what(meeting)} ({ctx.options.meeting_minutes} min)?" \
            + (f" I'll let {names(told)} know." if told else "") + reach.note_for(others)
