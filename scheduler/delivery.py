@@ -72,7 +72,7 @@ class DeliveryWorker:
                     retries.append((delivery.id, str(busy), wait))
             except Unreachable as gone:
                 who = Recipient(gone.members, False) if gone.members else delivery.recipient
-                finals.append((delivery.id, "unreachable", str(gone), (delivery, who)))
+                finals.append((delivery.id, "unreachable" if gone.ask_again else "gone", str(gone), (delivery, who)))
             except Exception as error:  # a bug or an unexpected answer: keep the message, try later
                 log.exception("delivery %s failed", delivery.key)
                 if delivery.attempts >= self.max_attempts:
@@ -92,7 +92,10 @@ class DeliveryWorker:
             for delivery_id, error, wait in retries:
                 outbox.mark_retry(session, delivery_id, error, now + self._programme_span(wait))
             for delivery_id, status, error, gone in finals:
-                if status != "unreachable":
+                if status == "gone":  # the adapter is sure: no second asking
+                    outbox.mark_final(session, delivery_id, "unreachable", error)
+                    confirmed.append((gone[1], error))
+                elif status != "unreachable":
                     outbox.mark_final(session, delivery_id, status, error)
                 elif delivery_id is None:
                     # Left out of a group message that reached the others: their own copy of it,

@@ -361,7 +361,7 @@ class TeamsSender:
     async def send(self, recipient: Recipient, message: Message, key: str = "") -> Sent:
         reference = await asyncio.to_thread(conversations.reference_for, self.core.db, recipient.members)
         if reference is None:
-            raise Unreachable("they have not installed Pairbot in Teams yet")
+            raise Unreachable("they have not installed Pairbot in Teams yet", ask_again=False)
         try:
             return await self._send_to(reference, message, key)
         except Unreachable:
