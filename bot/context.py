@@ -76,6 +76,8 @@ class FlowContext:
     def send_to(self, participant: Participant, message: Message, key: str, cohort_id: int | None = None,
                 available_at: datetime | None = None, asks: Prompt | None = None) -> None:
         """Queue a message to one participant; `asks` is the question it puts to them, if any."""
+        if not participant.person.reachable:
+            return  # the platform said twice they are gone; they are reachable again once they write
         item = outbox.Outgoing(
             key=key,
             recipient=Recipient.person(address_of(participant.person)),
@@ -119,6 +121,11 @@ class FlowContext:
             Conversation.is_group.is_(True))).first() is not None
 
     def send_to_group(self, members: list[Participant], message: Message, key: str, cohort_id: int) -> None:
+        members = [m for m in members if m.person.reachable]
+        if len(members) < 2:
+            for member in members:  # one left to reach: the pair's message goes to them alone
+                self.send_to(member, message, key, cohort_id)
+            return
         self.outgoing.append(
             outbox.Outgoing(
                 key=key,
@@ -188,7 +195,9 @@ def pair_members(pair: Pair) -> list[Participant]:
 
 
 def active_members(pair: Pair) -> list[Participant]:
-    return [m for m in pair_members(pair) if m.status == "active" and m.person.reachable]
+    """Members taking part (not paused or removed). One the platform cannot reach stays a member, so
+    the pair's steps still reach the others; sending skips whoever cannot be reached."""
+    return [m for m in pair_members(pair) if m.status == "active"]
 
 
 def names(people: list[Participant]) -> str:

@@ -11,7 +11,7 @@ from typing import Iterator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot import commands, enrolment, focus, overview
+from bot import commands, enrolment, focus, group_chat, overview, reach
 from bot.capabilities import Capabilities
 from bot.clock import Clock
 from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler, address_of
@@ -87,6 +87,10 @@ class Pairbot:
 
     def _dispatch(self, ctx: FlowContext, event: InboundEvent) -> list[Message]:
         person = _person(ctx, event.who)
+        if group_chat.from_group(event):  # others read there: nothing personal is answered in it
+            replies = group_chat.handle(ctx, event, person)
+            if replies is not None:
+                return replies
         if isinstance(event, Command):
             return [commands.run(ctx, event, person)]
         if person is None:
@@ -263,7 +267,8 @@ class Pairbot:
                 [Wakeup("workshop_digest", ref, at) for ref, at in digest.pending_after_workshops(ctx)]
 
     def mark_unreachable(self, address: Address, reason: str) -> None:
-        """A person left the workspace or blocked the app: stop sending to them and tell coordinators."""
+        """A person left the workspace or blocked the app (the platform said so twice, hours apart):
+        stop sending to them and tell coordinators what that means for their pair."""
         with self.unit() as ctx:
             person = _person(ctx, address)
             if person is None or not person.reachable:
@@ -272,8 +277,7 @@ class Pairbot:
             for participant in ctx.session.scalars(select(Participant).where(Participant.person_id == person.id)):
                 cohort = ctx.session.get(Cohort, participant.cohort_id)
                 if cohort.status in ("running", "paused", "draft"):
-                    ctx.tell_coordinators(cohort, f"I can no longer reach {person.name} ({reason}). Their pair "
-                                                  f"carries on; you may want to get in touch.",
+                    ctx.tell_coordinators(cohort, reach.coordinator_alert(ctx, participant, person.name, reason),
                                           key=f"unreachable:{person.id}:{participant.cohort_id}")
 
 

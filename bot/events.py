@@ -2,7 +2,8 @@
 
 Every event names its author by an `Address`, a plain value; no Slack or Teams object crosses into
 the core. `event_id` is the platform's own id where it has one, so a retried delivery of the same
-event is processed once.
+event is processed once. `in_group` says the event came from a conversation other people can read
+(a pair's group chat, a channel), where nothing personal may be answered or shown.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Said:
     who: Address
     text: str
     event_id: str | None = None
+    in_group: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Clicked:
     action: str
     value: str
     event_id: str | None = None
+    in_group: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Submitted:
     form: str
     answers: Mapping[str, str] = field(default_factory=dict)
     event_id: str | None = None
+    in_group: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ class Command:
     people: tuple[Profile, ...] = ()
     unknown: tuple[str, ...] = ()
     uploads: tuple[Upload, ...] = ()
+    in_group: bool = False
 
 
 @dataclass(frozen=True)

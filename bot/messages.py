@@ -48,11 +48,13 @@ class Link:
 
 @dataclass(frozen=True)
 class Document:
-    """A file for the reader to keep (a CSV export): adapters upload it beside the text."""
+    """A file for the reader to keep (a CSV export): adapters upload it beside the text. `command`
+    makes it again, for a platform that offers a file first and sends it once accepted (Teams)."""
 
     name: str
     media_type: str
     content: str
+    command: str = ""
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,14 @@ class RetryLater(Exception):
 
 class Unreachable(Exception):
     """This recipient cannot be reached (left the workspace, blocked the app). `members` narrows
-    it down to the people who are gone, when the adapter knows; otherwise the whole recipient."""
+    it down to the people who are gone, when the adapter knows; otherwise the whole recipient.
+    `ask_again`: the platform's answer may be stale, so the worker asks once more hours later; an
+    adapter that knows for sure (no way to reach them was ever stored) says False."""
 
-    def __init__(self, reason: str, members: tuple[Address, ...] = ()):
+    def __init__(self, reason: str, members: tuple[Address, ...] = (), ask_again: bool = True):
         super().__init__(reason)
         self.members = members
+        self.ask_again = ask_again
 
 
 class Sender(Protocol):

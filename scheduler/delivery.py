@@ -1,7 +1,9 @@
 """The delivery worker: one per platform adapter, sending the outbox's due deliveries.
 
 Each delivery is claimed (other workers skip it), sent, then marked sent; a busy platform gets the
-delivery back after its Retry-After; an unreachable person is marked so and the coordinator told.
+delivery back after its Retry-After. A platform that says a person is gone is asked again some
+hours later (the same message, once more) before the person is marked unreachable and the
+coordinator told: one stale answer must not drop anyone.
 Sends to one conversation are spaced by the adapter's pacing, so a large fan-out slows down rather
 than failing.
 """
@@ -14,12 +16,19 @@ import random
 import time
 from datetime import timedelta
 
+from sqlalchemy import update
+
 from bot import outbox
 from bot.core import Pairbot
 from bot.messages import Recipient
+from bot.models import Delivery
 from bot.sending import RetryLater, Sender, Unreachable
 
 log = logging.getLogger(__name__)
+
+# How long to wait before asking the platform a second time whether someone is really gone.
+CONFIRM_UNREACHABLE_AFTER_SECONDS = 6 * 3600.0
+TO_CONFIRM = "unreachable, to confirm: "
 
 
 class DeliveryWorker:
@@ -53,7 +62,7 @@ class DeliveryWorker:
                 sent[delivery.id] = result.ref
                 for member in result.unreachable:
                     finals.append((None, "unreachable", "not reachable in the group conversation",
-                                   Recipient.person(member)))
+                                   (delivery, Recipient.person(member))))
             except RetryLater as busy:
                 if delivery.attempts >= self.max_attempts:
                     finals.append((delivery.id, "failed", f"gave up after {delivery.attempts} attempts: {busy}", None))
@@ -63,7 +72,7 @@ class DeliveryWorker:
                     retries.append((delivery.id, str(busy), wait))
             except Unreachable as gone:
                 who = Recipient(gone.members, False) if gone.members else delivery.recipient
-                finals.append((delivery.id, "unreachable", str(gone), who))
+                finals.append((delivery.id, "unreachable" if gone.ask_again else "gone", str(gone), (delivery, who)))
             except Exception as error:  # a bug or an unexpected answer: keep the message, try later
                 log.exception("delivery %s failed", delivery.key)
                 if delivery.attempts >= self.max_attempts:
@@ -76,17 +85,40 @@ class DeliveryWorker:
 
     def _record(self, sent, retries, finals) -> None:
         now = self.core.clock.now()
+        confirm_at = now + self._programme_span(CONFIRM_UNREACHABLE_AFTER_SECONDS)
+        confirmed: list[tuple[Recipient, str]] = []
         with self.core.db.session() as session:
             outbox.mark_sent(session, sent, now)
             for delivery_id, error, wait in retries:
                 outbox.mark_retry(session, delivery_id, error, now + self._programme_span(wait))
-            for delivery_id, status, error, _recipient in finals:
-                if delivery_id is not None:
+            for delivery_id, status, error, gone in finals:
+                if status == "gone":  # the adapter is sure: no second asking
+                    outbox.mark_final(session, delivery_id, "unreachable", error)
+                    confirmed.append((gone[1], error))
+                elif status != "unreachable":
                     outbox.mark_final(session, delivery_id, status, error)
-        for _id, status, error, recipient in finals:
-            if status == "unreachable" and recipient is not None:
-                for member in recipient.members:
-                    self.core.mark_unreachable(member, error)
+                elif delivery_id is None:
+                    # Left out of a group message that reached the others: their own copy of it,
+                    # hours later, asks the platform again.
+                    delivery, who = gone
+                    self._ask_again_later(session, delivery, who, error, now, confirm_at)
+                elif (session.get(Delivery, delivery_id).last_error or "").startswith(TO_CONFIRM):
+                    outbox.mark_final(session, delivery_id, status, error)
+                    confirmed.append((gone[1], error))
+                else:
+                    outbox.mark_retry(session, delivery_id, TO_CONFIRM + error, confirm_at)
+        for recipient, error in confirmed:
+            for member in recipient.members:
+                self.core.mark_unreachable(member, error)
+
+    @staticmethod
+    def _ask_again_later(session, delivery: outbox.ClaimedDelivery, who: Recipient, error: str, now,
+                         confirm_at) -> None:
+        key = f"{delivery.key}:again:{who.members[0].key()}"[:200]
+        outbox.record(session, [outbox.Outgoing(key=key, recipient=who, message=delivery.message,
+                                                intent=delivery.message.intent, available_at=confirm_at)], now)
+        session.execute(update(Delivery).where(Delivery.idempotency_key == key, Delivery.attempts == 0)
+                        .values(last_error=TO_CONFIRM + error))
 
     async def _pace(self, delivery: outbox.ClaimedDelivery) -> None:
         gap = getattr(self.sender, "seconds_between_sends", 0.0)

@@ -81,8 +81,18 @@ class SlackBot(LoopbackBot):
         return await self.event({"type": "message", "channel_type": "im", "channel": channel, "user": user,
                                  "text": text, "ts": f"{time.time():.6f}"}, event_id, retry)
 
-    async def command(self, user: str, text: str, **kw) -> aiohttp.ClientResponse:
-        body = urlencode({"token": "legacy", "team_id": TEAM, "team_domain": "trust", "channel_id": "C0GENERAL",
+    async def group_message(self, channel: str, user: str, text: str, event_id: str) -> aiohttp.ClientResponse:
+        """Someone writes in a group DM the bot is in (Slack sends message.mpim events)."""
+        return await self.event({"type": "message", "channel_type": "mpim", "channel": channel, "user": user,
+                                 "text": text, "ts": f"{time.time():.6f}"}, event_id)
+
+    def ephemerals(self, channel: str, user: str) -> list[str]:
+        """Texts the bot showed only to `user` in a channel (chat.postEphemeral)."""
+        return [c.args.get("text", "") for c in self.fake.calls_to("chat.postEphemeral")
+                if c.args.get("channel") == channel and c.args.get("user") == user]
+
+    async def command(self, user: str, text: str, channel: str = "C0GENERAL", **kw) -> aiohttp.ClientResponse:
+        body = urlencode({"token": "legacy", "team_id": TEAM, "team_domain": "trust", "channel_id": channel,
                           "user_id": user, "user_name": user.lower(), "command": "/pairbot", "text": text,
                           "api_app_id": "A1", "response_url": self.fake.new_response_url(),
                           "trigger_id": "1.2.3"})

@@ -81,6 +81,12 @@ class TeamsBot(LoopbackBot):
         return await self.post(self._activity("message", user, {"id": personal(user), "conversationType": "personal"},
                                               text=text))
 
+    async def say_in_group(self, user: str, text: str, conversation_id: str = "19:pairchat@thread.v2") -> int:
+        """Someone writes to the bot in a group chat (with an @mention, as Teams delivers it)."""
+        return await self.post(self._activity("message", user, {"id": conversation_id, "conversationType": "groupChat",
+                                                                "isGroup": True},
+                                              text=f"<at>Pairbot</at> {text}"))
+
     async def submit(self, user: str, card_activity_id: str, data: dict, conversation: str | None = None) -> int:
         """An Action.Submit from a card the bot sent: Teams posts a message whose value is the data
         merged with the card's inputs, replying to the card's activity."""

@@ -332,14 +332,35 @@ def test_conversation_state_survives_a_restart(h, sqlite_url):
 def test_unreachable_person_is_marked_and_the_coordinator_told(h):
     from bot.sending import Unreachable
 
-    h.sender.failures["asha"] = [Unreachable("user_not_found")]
+    h.sender.failures["asha"] = [Unreachable("user_not_found"), Unreachable("user_not_found")]
     h.run_step("launch-workshop")
+    h.deliver()
+    # One answer is not enough: the platform is asked again hours later.
+    with h.db.session() as s:
+        assert s.scalars(select(Person).where(Person.user_id == "asha")).one().reachable is True
+    assert not any("can no longer reach" in m.text for m in h.inbox("rita"))
+    h.clock.advance(timedelta(hours=6))
     h.deliver()
     with h.db.session() as s:
         asha = s.scalars(select(Person).where(Person.user_id == "asha")).one()
         assert asha.reachable is False
     assert "can no longer reach Dr Asha Patel" in h.last("rita").text
+    assert "Their pair carries on: Ben Okafor still gets the pair's steps." in h.last("rita").text
     assert h.last("ben").intent == "group_meeting"  # nothing else stops
+
+
+def test_a_second_answer_that_reaches_the_person_keeps_them_reachable(h):
+    from bot.sending import Unreachable
+
+    h.sender.failures["asha"] = [Unreachable("user_not_found")]
+    h.run_step("launch-workshop")
+    h.deliver()
+    h.clock.advance(timedelta(hours=6))
+    h.deliver()
+    with h.db.session() as s:
+        assert s.scalars(select(Person).where(Person.user_id == "asha")).one().reachable is True
+    assert h.last("asha").intent == "group_meeting"  # the held invitation reached her on the second try
+    assert not any("can no longer reach" in m.text for m in h.inbox("rita"))
 
 
 def test_busy_platform_is_retried_and_the_message_sent_once(h):

@@ -12,10 +12,23 @@ from sqlalchemy import func, select
 
 from bot.models import AuditEntry, Delivery, Meeting, Participant, Person, ProcessedEvent, Reflection, SurveyResponse
 from loopback_bot import scenario_runner
+from scheduler.delivery import TO_CONFIRM
 from slack_harness import sign, start_bot, stop_bot
 
 
 run = scenario_runner(start_bot, stop_bot)
+
+
+def reachable(bot, user: str) -> bool:
+    with bot.db.session() as s:
+        return s.scalars(select(Person.reachable).where(Person.user_id == user)).one()
+
+
+def held_to_confirm(bot) -> int:
+    """Deliveries the platform refused as gone once, waiting to ask again."""
+    with bot.db.session() as s:
+        return sum(1 for d in s.scalars(select(Delivery).where(Delivery.status == "pending"))
+                   if (d.last_error or "").startswith(TO_CONFIRM))
 
 
 async def enrol_pair(bot) -> int:
@@ -217,25 +230,29 @@ def test_unknown_person_gets_a_polite_answer_and_a_departed_one_is_marked_unreac
         await bot.until(lambda: bool(bot.messages_in(channel)))
         assert "ask your programme coordinator to enrol you" in bot.messages_in(channel)[-1]["text"]
 
-        # Ben leaves the workspace: the intro still reaches Asha, and the coordinator is told.
+        # Ben leaves the workspace: the intro still reaches Asha. Slack is asked again hours later
+        # (with his own copy of the intro) before he counts as gone and the coordinator is told.
         bot.fake.users["U0BEN"]["deleted"] = True
         bot.run_step(cohort, "pairs-announced")
+        await bot.until(lambda: any("Dr Asha Patel" in m["text"] for m in bot.inbox("U0ASHA")))
+        await bot.until(lambda: held_to_confirm(bot) == 1)
+        assert reachable(bot, "U0BEN") is True
+        bot.clock.advance(timedelta(hours=6))
+        await bot.until(lambda: reachable(bot, "U0BEN") is False)
         await bot.settle()
-        await bot.settle()
-        assert any("Dr Asha Patel" in m["text"] for m in bot.inbox("U0ASHA"))
-        with bot.db.session() as s:
-            ben = s.scalars(select(Person).where(Person.user_id == "U0BEN")).one()
-            assert ben.reachable is False
         assert any("can no longer reach Ben Okafor" in m["text"] for m in bot.inbox("U0RITA"))
 
-        # Asha turns off messages from the app: her next personal message cannot be delivered.
+        # Asha turns off messages from the app: her next personal message cannot be delivered,
+        # when asked and again hours later.
         asha_dm = bot.channel_of("U0ASHA")
-        bot.fake.fail("chat.postMessage", "messages_tab_disabled", when=lambda c: c.args.get("channel") == asha_dm)
+        bot.fake.fail("chat.postMessage", "messages_tab_disabled", times=2,
+                      when=lambda c: c.args.get("channel") == asha_dm)
         bot.run_step(cohort, "pre-survey")
-        await bot.settle()
+        await bot.until(lambda: held_to_confirm(bot) == 1)
+        bot.clock.advance(timedelta(hours=6))
+        await bot.until(lambda: reachable(bot, "U0ASHA") is False)
         await bot.settle()
         with bot.db.session() as s:
-            assert s.scalars(select(Person).where(Person.user_id == "U0ASHA")).one().reachable is False
             statuses = set(s.scalars(select(Delivery.status).where(Delivery.intent == "pre_survey")))
             assert statuses == {"unreachable"}
         assert any("can no longer reach Dr Asha Patel" in m["text"] for m in bot.inbox("U0RITA"))

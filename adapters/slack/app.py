@@ -7,6 +7,7 @@ part: the core's database work runs in a thread, replies go out through the Web 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
@@ -240,8 +241,7 @@ class Listeners:
         else:
             people, unknown = await look_up_people(client, command.who.workspace,
                                                    " ".join([command.text, *emails]))
-        return await self.handle(Command(command.who, command.text, event_id=command.event_id, people=people,
-                                         unknown=unknown, uploads=tuple(fetched)))
+        return await self.handle(dataclasses.replace(command, people=people, unknown=unknown, uploads=tuple(fetched)))
 
     async def _download(self, client: AsyncWebClient, shared: dict) -> Upload | str:
         """A file someone sent, as text (its private URL takes the bot token); or what is wrong."""
@@ -325,10 +325,15 @@ class Listeners:
             if command is not None:
                 replies = await self._command(client, command, files)
             elif files and not event.get("text"):
-                replies = [Message("Thanks for the file. To import people from it, send it again with the "
-                                   "message 'import'.", intent="help")]
+                replies = [] if inbound.from_group(event) else [Message(
+                    "Thanks for the file. To import people from it, send it again with the message 'import'.",
+                    intent="help")]
             else:
                 replies = await self.handle(inbound.said(body))
+            if inbound.from_group(event):
+                # Only the person who wrote sees the bot's answer in a group DM or channel.
+                await self._reply(client, body, event["user"], event["channel"], replies)
+                return
             for reply in replies:
                 if reply.document is not None:
                     await self._send_document(client, event["user"], reply, event["channel"])
@@ -348,7 +353,7 @@ class Listeners:
     async def _reply(self, client: AsyncWebClient, body: dict, user: str, channel: str,
                      replies: list[Message]) -> None:
         """Replies to the person who acted: in their DM, or only to them in a pair's group DM."""
-        is_group = bool(channel) and not channel.startswith("D")  # D...: a DM; G.../C...: a group DM
+        is_group = inbound.is_group_channel(channel)
         for reply in replies:
             if is_group:
                 await self._quietly(client.chat_postEphemeral(channel=channel, user=user,

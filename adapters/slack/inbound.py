@@ -26,11 +26,25 @@ def team_of(body: Mapping[str, Any]) -> str:
     return str(team or "")
 
 
+# Where a message was typed: the bot's DM with the person, or a conversation others read.
+DIRECT = "im"
+GROUP_TYPES = ("mpim", "channel", "group")  # a group DM, a public or a private channel
+
+
+def is_group_channel(channel_id: str) -> bool:
+    """Slack's conversation ids start with D for a DM, G or C for group DMs and channels."""
+    return bool(channel_id) and not channel_id.startswith("D")
+
+
 def is_person_message(event: Mapping[str, Any]) -> bool:
-    """A person typing in a DM with the bot (perhaps with a file); not an edit, a bot, a join
-    notice or a channel post."""
-    return (event.get("channel_type") == "im" and event.get("subtype") in (None, "file_share")
+    """A person typing in a DM with the bot (perhaps with a file), or in a group DM or channel the
+    bot is in; not an edit, a bot or a join notice."""
+    return (event.get("channel_type") in (DIRECT, *GROUP_TYPES) and event.get("subtype") in (None, "file_share")
             and not event.get("bot_id") and bool(event.get("user")))
+
+
+def from_group(event: Mapping[str, Any]) -> bool:
+    return event.get("channel_type") != DIRECT
 
 
 def typed_command(body: Mapping[str, Any]) -> Command | None:
@@ -41,7 +55,8 @@ def typed_command(body: Mapping[str, Any]) -> Command | None:
     first = text.split(" ", 1)[0].lower() if text else ""
     if first not in COMMAND_WORDS or first == "help":
         return None
-    return Command(address(team_of(body), event["user"]), text, event_id=body.get("event_id"))
+    return Command(address(team_of(body), event["user"]), text, event_id=body.get("event_id"),
+                   in_group=from_group(event))
 
 
 def shared_files(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -51,7 +66,7 @@ def shared_files(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def said(body: Mapping[str, Any]) -> Said:
     event = body["event"]
     return Said(address(team_of(body), event["user"]), plain_text(event.get("text", "")),
-                event_id=body.get("event_id"))
+                event_id=body.get("event_id"), in_group=from_group(event))
 
 
 def clicked(body: Mapping[str, Any], action: Mapping[str, Any]) -> Clicked:
@@ -59,7 +74,13 @@ def clicked(body: Mapping[str, Any], action: Mapping[str, Any]) -> Clicked:
     verb, value = parse_choice_value(raw)
     # Slack does not retry interactions; the action timestamp still makes a double click one event.
     event_id = f"action:{body.get('container', {}).get('message_ts', '')}:{action.get('action_ts', '')}"
-    return Clicked(address(team_of(body), body["user"]["id"]), verb, value, event_id=event_id)
+    return Clicked(address(team_of(body), body["user"]["id"]), verb, value, event_id=event_id,
+                   in_group=is_group_channel(channel_of(body)))
+
+
+def channel_of(body: Mapping[str, Any]) -> str:
+    """The conversation a click came from."""
+    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
 
 
 def chosen_label(action: Mapping[str, Any]) -> str:
@@ -81,11 +102,14 @@ def submitted(body: Mapping[str, Any]) -> Submitted:
     meta = form_metadata(view)
     answers = form_answers(view.get("state", {}).get("values", {}))
     return Submitted(address(team_of(body), body["user"]["id"]), meta.get("form", ""), answers,
-                     event_id=f"view:{view.get('id', '')}:{view.get('hash', '')}")
+                     event_id=f"view:{view.get('id', '')}:{view.get('hash', '')}",
+                     in_group=is_group_channel(meta.get("channel", "")))
 
 
 def command(body: Mapping[str, Any]) -> Command:
-    return Command(address(team_of(body), body["user_id"]), plain_text(body.get("text", "")))
+    # /pairbot works in any conversation; one typed outside the DM counts as said in a group.
+    return Command(address(team_of(body), body["user_id"]), plain_text(body.get("text", "")),
+                   in_group=is_group_channel(str(body.get("channel_id") or "")))
 
 
 def plain_text(text: str) -> str:

@@ -20,10 +20,14 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
 
-# Errors that mean this person (or one person of a group DM) cannot be reached any more
-# (Slack Web API docs for conversations.open and chat.postMessage, 2026-11).
+# Answers that say this person is gone or has turned the app off (Slack Web API docs for
+# conversations.open and chat.postMessage, 2026-11).
 GONE = {"user_not_found", "user_disabled", "user_not_visible", "cannot_dm_bot", "messages_tab_disabled",
-        "is_archived", "not_in_channel", "channel_not_found", "users_not_found"}
+        "users_not_found"}
+# Answers about the conversation, not the person: a stored DM or group DM id that is stale. The
+# conversation is opened afresh; only if the person is gone too (users.info) do they count as gone.
+STALE_CONVERSATION = {"channel_not_found", "is_archived", "not_in_channel"}
+STALE_RETRY_SECONDS = 15 * 60.0
 # The workspace as a whole: the app was removed or its token revoked; no point retrying soon.
 WORKSPACE_GONE = {"invalid_auth", "token_revoked", "account_inactive", "not_authed", "team_access_not_granted"}
 BUSY_RETRY_SECONDS = 30.0
@@ -57,9 +61,12 @@ class SlackSender:
             raise RetryLater(str(missing), after_seconds=BUSY_RETRY_SECONDS * 10) from None
         members = list(recipient.members)
         gone: list[Address] = []
+        reopened = False
         while members:
             try:
                 channel = await self._open(client, members)
+                if message.document is not None:
+                    return Sent(ref=await self._upload(client, channel, message), unreachable=tuple(gone))
                 response = await client.chat_postMessage(channel=channel, **message_payload(message, key))
                 return Sent(ref=f"{response['channel']}:{response['ts']}", unreachable=tuple(gone))
             except SlackApiError as failure:
@@ -68,17 +75,34 @@ class SlackSender:
                 if error in WORKSPACE_GONE:
                     self.tokens.forget(team)  # a revoked or rotated-away token is read afresh
                 self._raise_if_busy(failure, error)
-                if error not in GONE:
+                if error in STALE_CONVERSATION and not reopened:
+                    reopened = True  # open the conversation again (conversations.open) and retry once
+                    continue
+                if error not in GONE and error not in STALE_CONVERSATION:
                     raise
-                if len(members) == 1:
+                if len(members) == 1 and error in GONE:
                     raise Unreachable(f"Slack says {error}", tuple(gone + members)) from None
-                # A group DM failed: find who is gone and send to the others.
+                # Find who is gone (users.info) and send to the others.
                 missing = await self._gone_members(client, members)
                 if not missing:
+                    if error in STALE_CONVERSATION:
+                        # Everybody is still there: not a reason to drop anyone; try again later.
+                        raise RetryLater(f"Slack says {error} though everyone is still in the workspace",
+                                         after_seconds=STALE_RETRY_SECONDS) from None
                     raise
                 gone += missing
                 members = [m for m in members if m not in missing]
+                reopened = False
         raise Unreachable("nobody in this conversation can be reached", tuple(gone))
+
+    @staticmethod
+    async def _upload(client: AsyncWebClient, channel: str, message: Message) -> str:
+        """A file (a copy of someone's data asked for in a group DM) with the message as its comment."""
+        document = message.document
+        response = await client.files_upload_v2(channel=channel, filename=document.name, title=document.name,
+                                                content=document.content, initial_comment=message.text)
+        files = response.get("files") or [response.get("file") or {}]
+        return f"{channel}:file:{files[0].get('id', '')}"
 
     @staticmethod
     def _cache_key(members: list[Address]) -> tuple[str, ...]:

@@ -34,7 +34,9 @@ SOMETHING_WENT_WRONG = Message("Sorry, something went wrong on my side and nothi
                                "Please try again in a minute.", intent="error")
 # Answers Teams gives when it is busy or briefly unwell; the delivery is tried again later.
 BUSY = {412, 429, 500, 502, 503, 504}
-# The person removed or blocked the app, or the conversation no longer exists.
+# In a personal chat: the person removed or blocked the app (403), or the chat no longer exists
+# (404). The delivery worker asks again hours later before it counts them as gone. In a group
+# chat both mean the bot is no longer in that chat, not that its members are gone.
 GONE = {403, 404}
 FILE_CONSENT = "application/vnd.microsoft.teams.card.file.consent"
 FILE_INFO = "application/vnd.microsoft.teams.card.file.info"
@@ -254,8 +256,8 @@ class PairbotTeamsBot:
             if not updated:
                 replies = notes + replies  # the card could not be redrawn: say it the usual way
         if replies:
-            await turn_context.send_activities([_document_offer(reply, event) if reply.document else _activity(reply)
-                                                for reply in replies])
+            await turn_context.send_activities([_document_offer(reply, event.text) if reply.document
+                                                else _activity(reply) for reply in replies])
 
     async def _on_file_consent(self, turn_context: TurnContext, raw: dict[str, Any]) -> None:
         """The person allowed (or declined) the file we offered. A bot may put a file in a personal
@@ -327,13 +329,14 @@ async def _download(files: list[tuple[str, str]]) -> tuple[Upload, ...] | str:
     return tuple(fetched)
 
 
-def _document_offer(reply: Message, event) -> Activity:
+def _document_offer(reply: Message, command: str) -> Activity:
     """A file consent card for a reply that carries a file (an export). Accepting it brings an
-    invoke that makes the file again (see _on_file_consent), so nothing personal waits in memory."""
+    invoke that runs `command` to make the file again (see _on_file_consent), so nothing personal
+    waits in memory."""
     data = reply.document.content.encode("utf-8")
     consent = Attachment(content_type=FILE_CONSENT, name=reply.document.name, content={
         "description": render.cut(reply.text, 1000), "sizeInBytes": len(data),
-        "acceptContext": {"command": event.text}, "declineContext": {}})
+        "acceptContext": {"command": command}, "declineContext": {}})
     return MessageFactory.attachment(consent)
 
 
@@ -384,7 +387,27 @@ class TeamsSender:
     async def send(self, recipient: Recipient, message: Message, key: str = "") -> Sent:
         reference = await asyncio.to_thread(conversations.reference_for, self.core.db, recipient.members)
         if reference is None:
-            raise Unreachable("they have not installed Pairbot in Teams yet")
+            raise Unreachable("they have not installed Pairbot in Teams yet", ask_again=False)
+        try:
+            return await self._send_to(reference, message, key)
+        except Unreachable:
+            if len(recipient.members) < 2:
+                raise
+        # 403 / 404 in a group chat: the bot was removed from that chat, which says nothing about
+        # its members. Pair messages go to each member's personal chat from now on.
+        await asyncio.to_thread(conversations.forget_group, self.core.db, PLATFORM,
+                                (reference.get("conversation") or {}).get("id"))
+        refs, gone = [], []
+        for member in recipient.members:
+            try:
+                refs.append((await self.send(Recipient.person(member), message, key)).ref)
+            except Unreachable:
+                gone.append(member)
+        if not refs:
+            raise Unreachable("nobody in this group chat can be reached", tuple(gone))
+        return Sent(ref=refs[0], unreachable=tuple(gone))
+
+    async def _send_to(self, reference: dict, message: Message, key: str) -> Sent:
         await self._pace_app()
         sent: dict[str, Any] = {}
 
@@ -392,7 +415,10 @@ class TeamsSender:
             # Caught here: an error escaping the turn would go to the adapter's on_turn_error,
             # which answers the conversation instead of telling the worker what happened.
             try:
-                response = await turn_context.send_activity(_activity(message, key))
+                # A file (asked for in a group chat) is offered here, and made again once accepted.
+                activity = (_document_offer(message, message.document.command) if message.document
+                            else _activity(message, key))
+                response = await turn_context.send_activity(activity)
                 sent["id"] = response.id if response else ""
             except Exception as failure:  # classified below
                 sent["failure"] = failure
@@ -430,3 +456,4 @@ def _classify(failure: Exception) -> Exception:
         # No Retry-After: back off by default; the worker adds jitter.
         return RetryLater(f"Teams answered {status}", after_seconds=max(wait, 2.0))
     return failure
+

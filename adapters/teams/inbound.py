@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any, Mapping
 
@@ -52,12 +53,19 @@ def plain_text(text: str) -> str:
     return MENTION.sub("", text or "").replace("&nbsp;", " ").strip()
 
 
+def in_group(activity: Mapping[str, Any]) -> bool:
+    """Whether others read the conversation: a group chat or a team's channel, not the personal chat."""
+    return (activity.get("conversation") or {}).get("conversationType") in ("groupChat", "channel")
+
+
 def event(activity: Mapping[str, Any]) -> InboundEvent | None:
     """A message activity as the core's event: a card submission, a coordinator command or text."""
     person = who(activity)
     value = activity.get("value")
+    group = in_group(activity)
     if isinstance(value, dict) and value.get(SUBMIT_KIND):
-        return submission(person, value, str(activity.get("id", "")))
+        found = submission(person, value, str(activity.get("id", "")))
+        return dataclasses.replace(found, in_group=group) if found is not None else None
     text = plain_text(activity.get("text", ""))
     if not text:
         return None
@@ -65,8 +73,8 @@ def event(activity: Mapping[str, Any]) -> InboundEvent | None:
     # Coordinators type their commands to the bot; "help" stays a chat message, which answers with
     # the same help for everybody (the guide plus the commands the person may use).
     if first in COMMAND_WORDS and first != "help":
-        return Command(person, text, event_id=activity.get("id"))
-    return Said(person, text, event_id=activity.get("id"))
+        return Command(person, text, event_id=activity.get("id"), in_group=group)
+    return Said(person, text, event_id=activity.get("id"), in_group=group)
 
 
 def submission(person: Address, value: Mapping[str, Any], activity_id: str) -> InboundEvent | None:

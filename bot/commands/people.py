@@ -9,7 +9,7 @@ import re
 
 from sqlalchemy import func, select
 
-from bot import enrolment
+from bot import enrolment, reach
 from bot.commands.common import (
     Call, CommandSpec, Refusal, current_pair, done, find_cohort, find_participant, find_person, named_profile,
     need, pair_label, record_number,
@@ -260,6 +260,9 @@ def _remove(call: Call) -> Message:
                   and m.participant.status != "removed"]
         if len(others) >= 2:
             lines.append(f"Their group carries on as {names(others)}.")
+            if missing := reach.out_of_reach(others):
+                lines.append(f"I can't reach {names(missing)} at the moment, so the group's steps reach "
+                             f"{names(reach.reachable(others)) or 'nobody'} until they write to me.")
         else:
             pair.status = "broken"
             for other in others:

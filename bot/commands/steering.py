@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from bot import reach
 from bot.commands.common import (
     Call, CommandSpec, Refusal, current_pair, done, find_cohort, find_pair, find_participant, named_profile,
     need, options, pair_label, parse_date,
@@ -96,6 +97,10 @@ def _resume(call: Call) -> Message:
             raise Refusal(f"{who.person.name} is {who.status}, not paused.")
         absence.resume(call.ctx, who, cohort.id)
         call.audit("resume", f"{who.person.name} in {cohort.name}")
+        if not who.person.reachable:
+            return done(f"{who.person.name} is back in {cohort.name}, but I can't reach them at the moment (they "
+                        f"left the workspace or turned off the app), so steps reach them again once they write "
+                        f"to me. {reach.pair_outlook(call.ctx, who)}")
         return done(f"{who.person.name} is back in {cohort.name}; they get the programme's steps again.")
     cohort = find_cohort(call, " ".join(words) or opts.get("cohort"))
     if cohort.status != "paused":
@@ -113,7 +118,7 @@ def _nudge(call: Call) -> Message:
     pair = find_pair(call, cohort, words[0])
     if pair.status != "active":
         raise Refusal(f"{pair_label(pair)} is only proposed; confirm it before nudging.")
-    members = active_members(pair)
+    members = reach.reachable(active_members(pair))
     if not members:
         raise Refusal(f"Nobody in {pair_label(pair)} can be reached just now.")
     today = call.ctx.now.date().isoformat()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.capabilities import FORMS
+from bot import reach
 from bot.context import FlowContext, active_members, names
 from bot.flows.base import StepInfo, choice, choices_state, fill
 from bot.messages import Field, Form, Message
@@ -46,7 +47,7 @@ def start(ctx: FlowContext, cohort: Cohort, pair: Pair, step: StepInfo) -> int:
     for member in members:
         others = [m for m in members if m.id != member.id]
         lead = fill(step.text, first_name=member.person.first_name, buddy_names=names(others),
-                    cohort=cohort.name, week=step.week)
+                    cohort=cohort.name, week=step.week) + reach.note_for(others)
         key = f"step:{cohort.id}:{step.step_id}:participant:{member.id}"
         if ctx.capabilities.has(member.person.platform, FORMS):
             ctx.open_prompt(member, FLOW, pair.id, mode="form")

@@ -3,6 +3,7 @@ otherwise one introduction to each member with links to reach the others."""
 
 from __future__ import annotations
 
+from bot import reach
 from bot.context import FlowContext, active_members, address_of, names
 from bot.flows.base import StepInfo, fill
 from bot.events import Profile
@@ -36,7 +37,8 @@ def introduce(ctx: FlowContext, cohort: Cohort, pair: Pair, step: StepInfo) -> i
         text = fill(step.text, first_name="everyone", buddy_names=names(members), cohort=cohort.name,
                     week=step.week)
         bios = "\n".join(f"• {bio(m)}" for m in members)
-        ctx.send_to_group(members, Message(f"{text}\n{bios}", intent="pair_intro"), key, cohort.id)
+        ctx.send_to_group(members, Message(f"{text}\n{bios}{reach.note_for(members)}", intent="pair_intro"), key,
+                          cohort.id)
         sent = 1
     else:
         sent = 0
@@ -49,7 +51,8 @@ def introduce(ctx: FlowContext, cohort: Cohort, pair: Pair, step: StepInfo) -> i
                 member.person.platform, contact(member), [contact(o) for o in others],
                 f"Paired learning: {cohort.name}",
             )
-            ctx.send_to(member, Message(f"{text}\n{bios}", links=links, intent="pair_intro"),
+            ctx.send_to(member, Message(f"{text}\n{bios}{reach.note_for(members, member)}", links=links,
+                                        intent="pair_intro"),
                         f"{key}:participant:{member.id}", cohort.id)
             sent += 1
     pair.introduced_at = pair.introduced_at or ctx.now

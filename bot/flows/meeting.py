@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_, select
 
+from bot import reach
 from bot.context import FlowContext, active_members, names
 from bot.flows import reflection
 from bot.flows.base import choice, choices_state, fill, split_value
@@ -80,12 +81,13 @@ def _offer(ctx: FlowContext, meeting: Meeting, proposer: Participant, slot_membe
     meeting.slots = [s.isoformat() for s in slots]
     tz = _tz(proposer)
     key = f"meeting:{meeting.id}:offer:{round_number}"
+    others = [m for m in active_members(_pair(ctx, meeting)) if m.id != proposer.id]
     if not slots or round_number > MAX_ROUNDS:
         meeting.status = "unscheduled"
         meeting.agreed_at = None
         text = (f"{intro_text}\nI couldn't find a time that fits everyone's stated availability. Please "
                 f"arrange one directly; I'll ask how it went in a week. You can update your times any "
-                f"time by sending 'availability' and your free times.").strip()
+                f"time by sending 'availability' and your free times.{reach.note_for(others)}").strip()
         message = Message(text, choices=(choice("We've already met", FLOW, "outcome", meeting.id, "yes"),),
                           intent=f"{meeting.kind}_unscheduled")
         if via_outbox:
@@ -95,9 +97,9 @@ def _offer(ctx: FlowContext, meeting: Meeting, proposer: Participant, slot_membe
     options = tuple(choice(format_slot(s, tz), FLOW, "slot", meeting.id, round_number, i)
                     for i, s in enumerate(slots))
     options += (choice("None of these", FLOW, "others", meeting.id, round_number),)
-    others = [m for m in active_members(_pair(ctx, meeting)) if m.id != proposer.id]
-    text = f"{intro_text}\nWhich time suits you for your {_what(meeting)} ({ctx.options.meeting_minutes} min)? " \
-           f"I'll let {names(others)} know."
+    told = reach.reachable(others)
+    text = f"{intro_text}\nWhich time suits you for your {_what(meeting)} ({ctx.options.meeting_minutes} min)?" \
+           + (f" I'll let {names(told)} know." if told else "") + reach.note_for(others)
     message = Message(text.strip(), choices=options, intent=f"propose_{meeting.kind}")
     ctx.close_prompts(FLOW, meeting.id)
     ctx.open_prompt(proposer, FLOW, meeting.id, stage="slot", round=round_number, choices=choices_state(options))
@@ -260,8 +262,9 @@ def _take_slot(ctx: FlowContext, who: Participant, meeting: Meeting, round_numbe
                                    intent=f"{meeting.kind}_booked"),
                     f"meeting:{meeting.id}:booked:{round_number}:to:{other.id}", meeting.cohort_id)
     ctx.wake("meeting_check", meeting.id, slot + timedelta(minutes=ctx.options.meeting_minutes))
-    return Message(f"Booked: {format_slot(slot, tz)}. I've told {names(others)}, and I'll check in afterwards.",
-                   intent=f"{meeting.kind}_booked")
+    told = reach.reachable(others)
+    return Message(f"Booked: {format_slot(slot, tz)}. " + (f"I've told {names(told)}, and " if told else "")
+                   + f"I'll check in afterwards.{reach.note_for(others)}", intent=f"{meeting.kind}_booked")
 
 
 def ask_outcome(ctx: FlowContext, meeting_id: int) -> int:
@@ -386,7 +389,10 @@ def start_buddy_meeting(ctx: FlowContext, cohort: Cohort, pair: Pair, step) -> i
     members = active_members(pair)
     if len(members) < 2:
         return 0
-    proposer = members[pair.proposals_made % len(members)]
+    proposers = reach.reachable(members)  # someone who cannot be reached cannot pick a time
+    if not proposers:
+        return 0
+    proposer = proposers[pair.proposals_made % len(proposers)]
     pair.proposals_made += 1
     intro = fill(step.text, first_name=proposer.person.first_name,
                  buddy_names=names([m for m in members if m.id != proposer.id]), cohort=cohort.name,

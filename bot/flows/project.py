@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot import reach
 from bot.context import FlowContext, active_members, names
 from bot.flows.base import StepInfo, choice, choices_state, fill
 from bot.messages import Message
@@ -23,7 +24,7 @@ def start(ctx: FlowContext, cohort: Cohort, pair: Pair, step: StepInfo) -> int:
     for member in members:
         lead = fill(step.text, first_name=member.person.first_name,
                     buddy_names=names([m for m in members if m.id != member.id]), cohort=cohort.name,
-                    week=step.week)
+                    week=step.week) + reach.note_for(members, member)
         ctx.open_prompt(member, FLOW, pair.id, choices=choices_state(options))
         ctx.send_to(member, Message(f"{lead}\nWhere has your improvement project got to?", choices=options,
                                     intent="project"), f"step:{cohort.id}:{step.step_id}:participant:{member.id}")

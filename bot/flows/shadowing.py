@@ -3,6 +3,7 @@ visitor joins the host's real work (a ward round, a night shift, a capacity meet
 
 from __future__ import annotations
 
+from bot import reach
 from bot.context import FlowContext, active_members, names
 from bot.flows import meeting
 from bot.flows.base import StepInfo, fill
@@ -23,9 +24,13 @@ def start(ctx: FlowContext, cohort: Cohort, pair: Pair, step: StepInfo) -> int:
     if len(members) < 2 or not hosts or not visitors:
         return 0
     host = hosts[0]
-    intro = fill(step.text, first_name=host.person.first_name, buddy_names=names(visitors),
-                 cohort=cohort.name, week=step.week)
-    meeting.propose(ctx, cohort, pair, proposer=host, slot_members=members, kind="shadowing",
+    # The host's rota sets the times; a visitor picks them when the host cannot be reached.
+    proposer = host if host.person.reachable else next(iter(reach.reachable(visitors)), None)
+    if proposer is None:
+        return 0
+    intro = fill(step.text, first_name=proposer.person.first_name,
+                 buddy_names=names([m for m in members if m.id != proposer.id]), cohort=cohort.name, week=step.week)
+    meeting.propose(ctx, cohort, pair, proposer=proposer, slot_members=members, kind="shadowing",
                     step_id=step.step_id, intro_text=intro, direction=direction,
                     title=f"{names(visitors)} shadows {host.person.name}")
     return 1
