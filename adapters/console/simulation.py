@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import logging
 import random
 import re
-import uuid
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Callable, Sequence
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from adapters.console.render import render_text
@@ -43,7 +44,6 @@ from scheduler.delivery import DeliveryWorker
 from scheduler.timeline import Timeline
 from scheduler.virtual import VirtualScheduler
 
-log = logging.getLogger(__name__)
 
 DEFAULT_START = date(2025, 3, 3)  # a Monday; fixed so a seed gives the same transcript on any day
 WORKSPACE = "sim"
@@ -143,7 +143,8 @@ class Persona:
         if habits.stale_buttons and self.seen and self.rng.random() < habits.stale_buttons:
             old = self.rng.choice(self.seen)
             pick = self.rng.choice(old.choices)
-            actions.append(Action(Clicked(self.address, pick.action, pick.value), label=f"clicks an old “{pick.label}”"))
+            actions.append(Action(Clicked(self.address, pick.action, pick.value),
+                                  label=f"clicks an old “{pick.label}”"))
         if message.choices:
             self.seen = (self.seen + [message])[-6:]
         answer = self._decide(message)
@@ -325,25 +326,17 @@ class Transcript:
         self._add(at, f"{self.names.get(user, user)}: {what}", frozenset({user}), routine)
 
 
-class _Memory:
-    """Keeps a shared in-memory SQLite database alive (it lasts while one connection is open)."""
-
-    def __init__(self, url: str):
-        self.engine = create_engine(url)
-        self.connection = self.engine.connect()
-
-    def close(self) -> None:
-        self.connection.close()
-        self.engine.dispose()
-
-
-def _database_url(url: str) -> tuple[str, _Memory | None]:
+@contextmanager
+def _database_at(url: str) -> Iterator[str]:
+    """The URL itself, or for a throwaway SQLite database ("sqlite://") a file in a temporary
+    folder: each connection to ":memory:" is a database of its own, and the worker's threads
+    need to see the same one."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
-        # Each connection to plain ":memory:" is its own empty database; the worker's threads need one.
-        shared = f"sqlite:///file:pairbot-sim-{uuid.uuid4().hex}?mode=memory&cache=shared&uri=true"
-        return shared, _Memory(shared)
-    return url, None
+    if parsed.get_backend_name() != "sqlite" or parsed.database not in (None, "", ":memory:"):
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="pairbot-sim-") as folder:
+        yield f"sqlite:///{Path(folder) / 'cohort.sqlite'}"
 
 
 def validate(people: Sequence[SimulatedPerson], groups: Sequence[Sequence[int]]) -> None:
@@ -354,7 +347,8 @@ def validate(people: Sequence[SimulatedPerson], groups: Sequence[Sequence[int]])
             problems.append(f"group {number} has {len(group)} members; a pair or group has 2 to 4")
         for index in group:
             if not 0 <= index < len(people):
-                problems.append(f"group {number} names person {index}, but there are {len(people)} people (0..{len(people) - 1})")
+                problems.append(f"group {number} names person {index}, but there are {len(people)} people "
+                                f"(0..{len(people) - 1})")
             elif index in placed:
                 problems.append(f"person {index} ({people[index].name}) is in groups {placed[index]} and {number}")
             else:
@@ -382,7 +376,7 @@ async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], group
                      options: CoreOptions | None = None, on_line: Callable[[Line], None] | None = None,
                      before_jump: Callable[[datetime, datetime], object] | None = None) -> SimulationResult:
     """Run `people`, paired as `groups` (indexes into `people`), through `programme` (the default)
-    on a fresh database at `database_url` ("sqlite://" for one in memory), over `span()`.
+    on a fresh database at `database_url` ("sqlite://" for a throwaway one), over `span()`.
 
     `before_jump(now, next)` is awaited (if it returns an awaitable) before each jump of programme
     time, so a screen can pace itself."""
@@ -390,138 +384,137 @@ async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], group
     programme = programme or default_programme()
     tz = ZoneInfo(zone)
     origin, end = span(programme, start, zone)
-    url, memory = _database_url(database_url)
-    db = Database(url)
-    try:
-        migrate.upgrade(db.engine)
-        clock = VirtualClock(origin)
-        rng = random.Random(seed)
-        names = {user: label for user, _name, label in STAFF}
-        personas: dict[str, Persona] = {}
-        with db.session() as session:
-            now = clock.now()
-            org = enrolment.organisation(session, PLATFORM, WORKSPACE, ORGANISATION, now)
-            for user, name, _label in STAFF:
-                staff = enrolment.person(session, org, Address(PLATFORM, WORKSPACE, user), name, now)
-                enrolment.grant(session, org, staff, user, now)
-            cohort = enrolment.create_cohort(session, org, cohort_name, start, programme, zone, now)
-            members = []
-            for index, who in enumerate(people):
-                user = f"u{index + 1:02d}"
-                address = Address(PLATFORM, WORKSPACE, user)
-                members.append(enrolment.enrol(session, cohort, org, enrolment.Enrolee(
-                    address=address, name=who.name, role=who.role, profession=who.profession,
-                    department=who.department, site="City Hospital"), now))
-                names[user] = who.name
-                personas[user] = Persona(user, address, who.name, who.habits, random.Random(rng.random()), tz,
-                                         quiet=who.habits.quiet_until_nudged)
-            for group in groups:
-                enrolment.make_pair(session, cohort, [members[i] for i in group], now)
-            cohort.status = "running"
-            cohort_id = cohort.id
-        availability = {f"u{i + 1:02d}": p.availability for i, p in enumerate(people)}
-
-        transcript = Transcript(tz, names, on_line)
-        arrived: list[tuple[Recipient, Message]] = []
-
-        async def deliver(recipient: Recipient, message: Message) -> None:
-            arrived.append((recipient, message))
-
-        core = Pairbot(db, clock, Capabilities({PLATFORM: ConsoleSender.capabilities}), options or CoreOptions())
-        scheduler = VirtualScheduler(clock)
-        timeline = Timeline(core, scheduler)
-        worker = DeliveryWorker(core, ConsoleSender(deliver), batch_size=200)
-        planned: list[tuple[datetime, int, str, Action, bool]] = []
-        taken: set[tuple[str, datetime]] = set()
-        typed: list[TypedAnswer] = []
-        sequence = 0
-
-        def plan(user: str, actions: list[Action], follow_up: bool, routine: bool) -> None:
-            nonlocal sequence
-            persona = personas[user]
-            at = clock.now()
-            for action in actions:
-                at = at + timedelta(seconds=2) if action.right_after else persona.reply_at(clock.now(), follow_up)
-                while (user, at) in taken:
-                    at += timedelta(seconds=2)
-                taken.add((user, at))
-                sequence += 1
-                heapq.heappush(planned, (at, sequence, user, action, routine))
-
-        def received(recipient: Recipient, message: Message) -> None:
-            transcript.bot_says(clock.now(), recipient, message)
-            users = [m.user for m in recipient.members if m.user in personas]
-            if message.intent == "enrol" and users:
-                user = users[0]
-                words = availability[user]
-                plan(user, [Action(Said(personas[user].address, words), meant=meant_for(message, None),
-                                   label=f"“{words}”")], follow_up=False, routine=False)
-                return
-            answering = personas[rng.choice(users)].user if len(users) > 1 else (users[0] if users else None)
-            for user in users:
-                actions = personas[user].react(message, follow_up=False, in_group=len(users) > 1)
-                if user != answering:
-                    actions = [a for a in actions if a.meant == (None, None, None)]  # one answers for the pair
-                plan(user, actions, follow_up=False, routine=False)
-
-        def act(user: str, action: Action, routine: bool) -> None:
-            now = clock.now()
-            transcript.person_does(now, user, action.label, routine)
-            if isinstance(action.event, Said) and action.meant is not None:
-                flow, ref_id, subject = action.meant
-                typed.append(TypedAnswer(personas[user].address, now, flow, ref_id, subject))
-            for reply in core.handle(action.event):
-                transcript.bot_says(now, Recipient.person(personas[user].address), reply)
-                follow = personas[user].react(reply, follow_up=True, in_group=False)
-                plan(user, follow, follow_up=True, routine=reply.intent == "survey_question")
-
-        def next_delivery() -> datetime | None:
-            with db.session() as session:
-                return session.scalar(select(func.min(Delivery.available_at)).where(
-                    Delivery.platform == PLATFORM, Delivery.status.in_(("pending", "sending"))))
-
-        timeline.start()
+    with _database_at(database_url) as url:
+        db = Database(url)
         try:
-            changed = True  # whether jobs or deliveries may have changed since they were last read
-            jobs_at = deliveries_at = None
-            while True:
-                # Settle: everything due now runs, is delivered and answered before time moves on.
+            migrate.upgrade(db.engine)
+            clock = VirtualClock(origin)
+            rng = random.Random(seed)
+            names = {user: label for user, _name, label in STAFF}
+            personas: dict[str, Persona] = {}
+            with db.session() as session:
+                now = clock.now()
+                org = enrolment.organisation(session, PLATFORM, WORKSPACE, ORGANISATION, now)
+                for user, name, _label in STAFF:
+                    staff = enrolment.person(session, org, Address(PLATFORM, WORKSPACE, user), name, now)
+                    enrolment.grant(session, org, staff, user, now)
+                cohort = enrolment.create_cohort(session, org, cohort_name, start, programme, zone, now)
+                members = []
+                for index, who in enumerate(people):
+                    user = f"u{index + 1:02d}"
+                    address = Address(PLATFORM, WORKSPACE, user)
+                    members.append(enrolment.enrol(session, cohort, org, enrolment.Enrolee(
+                        address=address, name=who.name, role=who.role, profession=who.profession,
+                        department=who.department, site="City Hospital"), now))
+                    names[user] = who.name
+                    personas[user] = Persona(user, address, who.name, who.habits, random.Random(rng.random()), tz,
+                                             quiet=who.habits.quiet_until_nudged)
+                for group in groups:
+                    enrolment.make_pair(session, cohort, [members[i] for i in group], now)
+                cohort.status = "running"
+                cohort_id = cohort.id
+            availability = {f"u{i + 1:02d}": p.availability for i, p in enumerate(people)}
+
+            transcript = Transcript(tz, names, on_line)
+            arrived: list[tuple[Recipient, Message]] = []
+
+            async def deliver(recipient: Recipient, message: Message) -> None:
+                arrived.append((recipient, message))
+
+            core = Pairbot(db, clock, Capabilities({PLATFORM: ConsoleSender.capabilities}), options or CoreOptions())
+            scheduler = VirtualScheduler(clock)
+            timeline = Timeline(core, scheduler)
+            worker = DeliveryWorker(core, ConsoleSender(deliver), batch_size=200)
+            planned: list[tuple[datetime, int, str, Action, bool]] = []
+            taken: set[tuple[str, datetime]] = set()
+            typed: list[TypedAnswer] = []
+            sequence = 0
+
+            def plan(user: str, actions: list[Action], follow_up: bool, routine: bool) -> None:
+                nonlocal sequence
+                persona = personas[user]
+                at = clock.now()
+                for action in actions:
+                    at = at + timedelta(seconds=2) if action.right_after else persona.reply_at(clock.now(), follow_up)
+                    while (user, at) in taken:
+                        at += timedelta(seconds=2)
+                    taken.add((user, at))
+                    sequence += 1
+                    heapq.heappush(planned, (at, sequence, user, action, routine))
+
+            def received(recipient: Recipient, message: Message) -> None:
+                transcript.bot_says(clock.now(), recipient, message)
+                users = [m.user for m in recipient.members if m.user in personas]
+                if message.intent == "enrol" and users:
+                    user = users[0]
+                    words = availability[user]
+                    plan(user, [Action(Said(personas[user].address, words), meant=meant_for(message, None),
+                                       label=f"“{words}”")], follow_up=False, routine=False)
+                    return
+                answering = personas[rng.choice(users)].user if len(users) > 1 else (users[0] if users else None)
+                for user in users:
+                    actions = personas[user].react(message, follow_up=False, in_group=len(users) > 1)
+                    if user != answering:
+                        actions = [a for a in actions if a.meant == (None, None, None)]  # one answers for the pair
+                    plan(user, actions, follow_up=False, routine=False)
+
+            def act(user: str, action: Action, routine: bool) -> None:
+                now = clock.now()
+                transcript.person_does(now, user, action.label, routine)
+                if isinstance(action.event, Said) and action.meant is not None:
+                    flow, ref_id, subject = action.meant
+                    typed.append(TypedAnswer(personas[user].address, now, flow, ref_id, subject))
+                for reply in core.handle(action.event):
+                    transcript.bot_says(now, Recipient.person(personas[user].address), reply)
+                    follow = personas[user].react(reply, follow_up=True, in_group=False)
+                    plan(user, follow, follow_up=True, routine=reply.intent == "survey_question")
+
+            def next_delivery() -> datetime | None:
+                with db.session() as session:
+                    return session.scalar(select(func.min(Delivery.available_at)).where(
+                        Delivery.platform == PLATFORM, Delivery.status.in_(("pending", "sending"))))
+
+            timeline.start()
+            try:
+                changed = True  # whether jobs or deliveries may have changed since they were last read
+                jobs_at = deliveries_at = None
                 while True:
-                    progressed = 0
-                    if changed:
-                        jobs_at, deliveries_at = scheduler.next_run_time(), next_delivery()
-                    if jobs_at is not None and jobs_at <= clock.now():
-                        progressed += scheduler.run_due()
-                    if deliveries_at is not None and deliveries_at <= clock.now():
-                        progressed += await worker.run_once()
-                        batch, arrived[:] = list(arrived), []
-                        for recipient, message in batch:
-                            received(recipient, message)
-                    while planned and planned[0][0] <= clock.now():
-                        _at, _n, user, action, routine = heapq.heappop(planned)
-                        act(user, action, routine)
-                        progressed += 1
-                    changed = bool(progressed)
-                    if not progressed:
-                        break  # and jobs_at, deliveries_at are the next ones due
-                upcoming = [t for t in (jobs_at, deliveries_at, planned[0][0] if planned else None) if t is not None]
-                following = min(upcoming, default=None)
-                if following is None or following > end:
-                    break
-                if before_jump is not None:
-                    waiting = before_jump(clock.now(), following)
-                    if asyncio.iscoroutine(waiting):
-                        await waiting
-                clock.advance_to(following)
+                    # Settle: everything due now runs, is delivered and answered before time moves on.
+                    while True:
+                        progressed = 0
+                        if changed:
+                            jobs_at, deliveries_at = scheduler.next_run_time(), next_delivery()
+                        if jobs_at is not None and jobs_at <= clock.now():
+                            progressed += scheduler.run_due()
+                        if deliveries_at is not None and deliveries_at <= clock.now():
+                            progressed += await worker.run_once()
+                            batch, arrived[:] = list(arrived), []
+                            for recipient, message in batch:
+                                received(recipient, message)
+                        while planned and planned[0][0] <= clock.now():
+                            _at, _n, user, action, routine = heapq.heappop(planned)
+                            act(user, action, routine)
+                            progressed += 1
+                        changed = bool(progressed)
+                        if not progressed:
+                            break  # and jobs_at, deliveries_at are the next ones due
+                    upcoming = [t for t in (jobs_at, deliveries_at, planned[0][0] if planned else None)
+                                if t is not None]
+                    following = min(upcoming, default=None)
+                    if following is None or following > end:
+                        break
+                    if before_jump is not None:
+                        waiting = before_jump(clock.now(), following)
+                        if asyncio.iscoroutine(waiting):
+                            await waiting
+                    clock.advance_to(following)
+            finally:
+                await timeline.stop()
+            with db.session() as session:
+                counts = integrity.check(session, cohort_id, typed, meeting_minutes=core.options.meeting_minutes)
+            return SimulationResult(counts, transcript.lines, cohort_id, typed, list(scheduler.errors), end)
         finally:
-            await timeline.stop()
-        with db.session() as session:
-            counts = integrity.check(session, cohort_id, typed, meeting_minutes=core.options.meeting_minutes)
-        return SimulationResult(counts, transcript.lines, cohort_id, typed, list(scheduler.errors), end)
-    finally:
-        db.dispose()
-        if memory is not None:
-            memory.close()
+            db.dispose()
 
 
 def simulate(database_url: str, people: Sequence[SimulatedPerson], groups: Sequence[Sequence[int]],
