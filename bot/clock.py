@@ -2,8 +2,8 @@
 
 Programme time ("virtual" time) is what the core reads: meeting slots, quiet-pair checks and step due
 dates are all in it. APScheduler only knows the wall clock, so a clock also maps a virtual instant to
-the wall-clock instant at which a job for it should fire. With speed 1 the two are the same; the demo
-runs a four-month programme in seconds by compressing time.
+the wall-clock instant at which a job for it should fire. With speed 1 the two are the same. The demo
+runs a four-month programme in seconds on a VirtualClock, which jumps from one due thing to the next.
 """
 
 from __future__ import annotations
@@ -97,6 +97,34 @@ class ManualClock:
 
     def wall_time_for(self, moment: datetime) -> datetime:
         return utcnow() if as_utc(moment) <= self.now() else self.FAR_FUTURE
+
+    def wall_seconds(self, programme_seconds: float) -> float:
+        return programme_seconds
+
+
+class VirtualClock:
+    """Programme time for a discrete-event simulation (the demo): it stands still while anything
+    due is handled and moves only when told to jump to the next due thing.
+
+    The scheduler driving it (scheduler/virtual.py) compares job run times with programme time, so
+    a programme instant maps to itself and a span of programme time takes that long.
+    """
+
+    def __init__(self, start: datetime):
+        self._now = as_utc(start)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance_to(self, moment: datetime) -> datetime:
+        moment = as_utc(moment)
+        if moment < self._now:
+            raise ValueError(f"programme time cannot go back from {self._now.isoformat()} to {moment.isoformat()}")
+        self._now = moment
+        return self._now
+
+    def wall_time_for(self, moment: datetime) -> datetime:
+        return as_utc(moment)
 
     def wall_seconds(self, programme_seconds: float) -> float:
         return programme_seconds

@@ -1,42 +1,28 @@
-"""`pairbot demo`: a whole four-month programme for 12 made-up people, through APScheduler, in
-seconds, with simulated participants and a readable transcript."""
+"""`pairbot demo`: a whole four-month programme for 12 made-up people, through the real timeline
+on programme time, with simulated participants, a readable transcript and integrity counts."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-import random
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Callable
-from zoneinfo import ZoneInfo
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, select
 
-from adapters.console.render import render_text
-from adapters.console.sender import PLATFORM, ConsoleSender
-from adapters.console.simulation import Persona
-from bot import enrolment, migrate
-from bot.capabilities import Capabilities
-from bot.clock import ScaledClock
-from bot.context import CoreOptions
-from bot.core import Pairbot
+from adapters.console.simulation import DEFAULT_START, Habits, Line, SimulatedPerson, run_cohort, span
 from bot.db import Database
-from bot.events import Address
-from bot.messages import Message, Recipient
+from bot.integrity import Integrity
 from bot.models import Delivery, Meeting, Pair, Participant, Reflection, StepRun, SurveyResponse
 from bot.programme import default_programme
 from bot.surveys import get_survey
-from scheduler.delivery import DeliveryWorker
-from scheduler.timeline import Timeline
 
 DEMO_DATABASE = "pairbot-demo.sqlite"
 TIMEZONE = "Europe/London"
-WORKSPACE = "demo"
 
 # (name, role, profession, department, availability)
 PEOPLE = [
@@ -55,6 +41,18 @@ PEOPLE = [
 ]
 QUIET_PAIR = 2  # pair index (0-based) that goes quiet until nudged
 NONSENSE_PERSON = 6  # Gareth answers his first survey question with nonsense
+LATE_PERSON = 8  # Imran, on emergency department shifts, answers a day or more later
+TYPING_PERSON = 10  # Kemi often types the number or the label instead of clicking
+FEATURED = {"u01", "u02", "u05", "u06", "u07", "coordinator"}
+
+
+def demo_people() -> list[SimulatedPerson]:
+    people = []
+    for index, (name, role, profession, department, availability) in enumerate(PEOPLE):
+        habits = Habits(quiet_until_nudged=index // 2 == QUIET_PAIR, nonsense_first=index == NONSENSE_PERSON,
+                        late=index == LATE_PERSON, types=0.5 if index == TYPING_PERSON else 0.0)
+        people.append(SimulatedPerson(name, role, availability, profession, department, habits))
+    return people
 
 
 @dataclass
@@ -72,6 +70,8 @@ class DemoSummary:
     steps_total: int
     deliveries_sent: int
     wall_seconds: float
+    integrity: Integrity
+    transcript_lines: int
 
     def render(self) -> str:
         pre, post = self.surveys.get("pre_survey", (0, 0)), self.surveys.get("post_survey", (0, 0))
@@ -99,57 +99,37 @@ class DemoSummary:
         return "\n".join(lines)
 
 
-class Transcript:
-    """Readable lines with the programme date; featured people are shown on screen, all go to a file."""
+class Screen:
+    """The lines shown while the demo runs: the featured people's story, each day's heading before
+    its first shown line, paced so the programme takes about `seconds` (0: as fast as it goes)."""
 
-    def __init__(self, out: Callable[[str], None], clock, names: dict[str, str], featured: set[str], path: Path | None):
+    def __init__(self, out: Callable[[str], None], featured: set[str] | None, seconds: float,
+                 origin: datetime, end: datetime):
         self.out = out
-        self.clock = clock
-        self.names = names
         self.featured = featured
-        self.file = path.open("w", encoding="utf-8") if path else None
-        self._day_shown: date | None = None
-        self.tz = ZoneInfo(TIMEZONE)
+        self.seconds = seconds
+        self.origin, self.end = origin, end
+        self.started = time.monotonic()
+        self._heading: str | None = None
 
-    def _heading(self, now: datetime, show: bool) -> None:
-        day = now.astimezone(self.tz).date()
-        if day != self._day_shown:
-            self._day_shown = day
-            line = f"\n── {day:%a %d %b %Y} ──"
-            self._write(line, show)
+    def show(self, line: Line) -> None:
+        if line.users is None:
+            self._heading = line.text
+            return
+        if line.routine or (self.featured is not None and not line.users & self.featured):
+            return
+        if self._heading:
+            self.out(self._heading)
+            self._heading = None
+        self.out(line.text)
 
-    def _write(self, line: str, show: bool) -> None:
-        if self.file:
-            self.file.write(line + "\n")
-        if show:
-            self.out(line)
-
-    def bot_says(self, recipient: Recipient, message: Message) -> None:
-        show = any(m.user in self.featured for m in recipient.members) and not _routine(message)
-        now = self.clock.now()
-        self._heading(now, show)
-        who = " & ".join(self.names.get(m.user, m.user) for m in recipient.members)
-        text = render_text(message).replace("\n", "\n      ")
-        self._write(f"{now.astimezone(self.tz):%H:%M} Pairbot → {who}: {text}", show)
-
-    def person_does(self, address: Address, what: str, routine: bool = False) -> None:
-        self._write(f"      {self.names.get(address.user, address.user)}: {what}",
-                    address.user in self.featured and not routine)
-
-    def close(self) -> None:
-        if self.file:
-            self.file.close()
-
-
-def _routine(message: Message) -> bool:
-    """Survey questions after the first are in the file, not on screen: the screen shows the story."""
-    return message.intent == "survey_question" and "question 1 of" not in message.text
-
-
-def _describe(event) -> str:
-    if hasattr(event, "text"):
-        return f"“{event.text}”"
-    return f"clicks {event.action.split(':')[1]} {event.value.split(':')[-1]}"
+    async def before_jump(self, _now: datetime, upcoming: datetime) -> None:
+        if self.seconds <= 0:
+            return
+        share = (upcoming - self.origin) / (self.end - self.origin)
+        ahead = self.started + share * self.seconds - time.monotonic()
+        if ahead > 0:
+            await asyncio.sleep(ahead)
 
 
 def _reset_database(path: Path) -> None:
@@ -159,109 +139,37 @@ def _reset_database(path: Path) -> None:
             candidate.unlink()
 
 
-def _next_monday(today: date) -> date:
-    return today + timedelta(days=(7 - today.weekday()) % 7 or 7)
-
-
 async def run_demo(out: Callable[[str], None] = print, database: Path = Path(DEMO_DATABASE),
-                   seconds: float = 25.0, seed: int = 7, transcript_path: Path | None = None,
-                   show_everyone: bool = False) -> DemoSummary:
+                   seconds: float = 0.0, seed: int = 7, transcript_path: Path | None = None,
+                   show_everyone: bool = False, start: date = DEFAULT_START) -> DemoSummary:
+    """Run the demo cohort; `seconds` paces the screen (0: no pacing), never the programme."""
     started = time.monotonic()
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     _reset_database(database)
-    db = Database(f"sqlite:///{database}")
-    migrate.upgrade(db.engine)
-
     programme = default_programme()
-    start = _next_monday(date.today()) + timedelta(weeks=2)
-    tz = ZoneInfo(TIMEZONE)
-    first_due = min(due for due, _ in programme.timeline(start, tz))
-    last_due = max(due for due, _ in programme.timeline(start, tz))
-    origin = first_due.astimezone(timezone.utc) - timedelta(days=1)
-    end = last_due.astimezone(timezone.utc) + timedelta(days=8)
-    clock = ScaledClock(origin, speed=(end - origin).total_seconds() / seconds)
-
-    rng = random.Random(seed)
-    personas: dict[str, Persona] = {}
-    names: dict[str, str] = {}
-    now = clock.now()
-    with db.session() as session:
-        org = enrolment.organisation(session, PLATFORM, WORKSPACE, "Demo NHS Foundation Trust", now)
-        coordinator = enrolment.person(session, org, Address(PLATFORM, WORKSPACE, "coordinator"),
-                                       "Rita Coordinator", now)
-        enrolment.grant(session, org, coordinator, "coordinator", now)
-        facilitator = enrolment.person(session, org, Address(PLATFORM, WORKSPACE, "facilitator"),
-                                       "Sam Facilitator", now)
-        enrolment.grant(session, org, facilitator, "facilitator", now)
-        names.update({"coordinator": "Rita (coordinator)", "facilitator": "Sam (facilitator)"})
-        cohort = enrolment.create_cohort(session, org, "Demo cohort", start, programme, TIMEZONE, now)
-        members = []
-        for index, (name, role, profession, department, availability) in enumerate(PEOPLE):
-            user = f"u{index + 1:02d}"
-            address = Address(PLATFORM, WORKSPACE, user)
-            members.append(enrolment.enrol(session, cohort, org, enrolment.Enrolee(
-                address=address, name=name, role=role, profession=profession, department=department,
-                site="City Hospital"), now))
-            names[user] = name
-            personas[user] = Persona(address, name, role, availability,
-                                     quiet_until_nudged=index // 2 == QUIET_PAIR,
-                                     answers_nonsense_first=index == NONSENSE_PERSON,
-                                     rng=random.Random(rng.random()))
-        for pair_index in range(len(members) // 2):
-            enrolment.make_pair(session, cohort, members[2 * pair_index: 2 * pair_index + 2], now)
-        cohort.status = "running"
-        cohort_id = cohort.id
-
-    featured = set(names) if show_everyone else {"u01", "u02", "u05", "u06", "u07", "coordinator"}
-    transcript = Transcript(out, clock, names, featured, transcript_path)
-    capabilities = Capabilities({PLATFORM: ConsoleSender.capabilities})
-    # Weeks pass in seconds here, so surveys stay open for the whole run.
-    core = Pairbot(db, clock, capabilities, CoreOptions(survey_open_days=365))
-
-    async def deliver(recipient: Recipient, message: Message) -> None:
-        transcript.bot_says(recipient, message)
-        await _respond(recipient, message, depth=0)
-
-    async def _respond(recipient: Recipient, message: Message, depth: int) -> None:
-        if depth > 40:
-            return
-        for member in recipient.members:
-            persona = personas.get(member.user)
-            event = persona.decide(message) if persona else None
-            if event is None:
-                continue
-            transcript.person_does(member, _describe(event),
-                                   routine=message.intent == "survey_question" and depth > 0)
-            for reply in await asyncio.to_thread(core.handle, event):
-                transcript.bot_says(Recipient.person(member), reply)
-                await _respond(Recipient.person(member), reply, depth + 1)
-            break  # in a group conversation one member answers for the pair
-
-    out(f"Pairbot demo: a {programme.name.lower()} for 6 pairs, starting {start:%a %d %b %Y}, "
-        f"run at {clock.speed:,.0f}x speed.")
-    out("Showing two pairs, the quiet pair and the coordinator; everyone else is in the transcript file.")
-    scheduler = AsyncIOScheduler(timezone=timezone.utc)
-    timeline = Timeline(core, scheduler)
-    worker = DeliveryWorker(core, ConsoleSender(deliver), batch_size=100)
-    timeline.start()
-    deadline = time.monotonic() + seconds * 2.5
+    origin, end = span(programme, start, TIMEZONE)
+    screen = Screen(out, None if show_everyone else FEATURED, seconds, origin, end)
+    out(f"Pairbot demo: a {programme.name.lower()} for 6 pairs, starting {start:%a %d %b %Y}, on programme "
+        f"time: the clock jumps to whatever is due next once everyone has answered.")
+    if not show_everyone:
+        out("Showing two pairs, the quiet pair and the coordinator; everyone else is in the transcript file.")
+    groups = [(2 * i, 2 * i + 1) for i in range(len(PEOPLE) // 2)]
+    result = await run_cohort(f"sqlite:///{database}", demo_people(), groups, seed=seed, start=start,
+                              programme=programme, zone=TIMEZONE, cohort_name="Demo cohort",
+                              on_line=screen.show, before_jump=screen.before_jump)
+    if transcript_path is not None:
+        text = "\n".join(result.transcript + ["", *result.integrity.lines()]) + "\n"
+        transcript_path.write_text(text, encoding="utf-8")
+    db = Database(f"sqlite:///{database}")
     try:
-        while time.monotonic() < deadline:
-            handled = await worker.run_once()
-            if not handled:
-                if clock.now() >= end:
-                    break
-                await asyncio.sleep(0.01)
+        return _summarise(db, result.cohort_id, programme, time.monotonic() - started, result.integrity,
+                          len(result.transcript))
     finally:
-        await timeline.stop()
-        transcript.close()
-
-    summary = _summarise(db, cohort_id, programme, worker.sent, time.monotonic() - started)
-    db.dispose()
-    return summary
+        db.dispose()
 
 
-def _summarise(db: Database, cohort_id: int, programme, sent: int, wall: float) -> DemoSummary:
+def _summarise(db: Database, cohort_id: int, programme, wall: float, integrity: Integrity,
+               transcript_lines: int) -> DemoSummary:
     with db.session() as session:
         participants = list(session.scalars(select(Participant.id).where(Participant.cohort_id == cohort_id)))
         count = lambda query: session.scalar(query) or 0  # noqa: E731
@@ -283,12 +191,15 @@ def _summarise(db: Database, cohort_id: int, programme, sent: int, wall: float) 
                                        .group_by(Delivery.intent)).all())
         steps_run = count(select(func.count()).select_from(StepRun).where(StepRun.cohort_id == cohort_id))
         pairs = count(select(func.count()).select_from(Pair).where(Pair.cohort_id == cohort_id))
+        sent = count(select(func.count()).select_from(Delivery).where(Delivery.cohort_id == cohort_id,
+                                                                       Delivery.status == "sent"))
     return DemoSummary(
         pairs=pairs, meetings_held=held, meetings_target=programme.meetings_target * pairs,
         shadowing=shadowing, reflections=reflections, surveys=surveys,
         nudges=intents.get("quiet_pair_nudge", 0), escalations=intents.get("quiet_pair_escalation", 0),
         coordinator_alerts=intents.get("coordinator_alert", 0), steps_run=steps_run,
-        steps_total=len(programme.steps), deliveries_sent=sent, wall_seconds=wall,
+        steps_total=len(programme.steps), deliveries_sent=sent, wall_seconds=wall, integrity=integrity,
+        transcript_lines=transcript_lines,
     )
 
 
@@ -300,4 +211,5 @@ def main(out: Callable[[str], None] = print, seconds: float = 25.0, everyone: bo
     out(summary.render())
     out(f"The whole conversation is in {transcript.name}. The demo's database is {database.name}; look at it with:")
     out(f"  pairbot status --database sqlite:///{database.name}")
+    out(summary.integrity.render())
     return summary

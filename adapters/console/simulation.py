@@ -1,13 +1,56 @@
-"""Simulated participants for the demo: each reads what Pairbot sends and answers like a person
-would, through the same inbound events a real adapter produces."""
+"""A whole cohort run through the default programme by simulated people, on programme time.
+
+`run_cohort` (and `simulate`, its synchronous form) enrols the people given, pairs them as told and
+drives the real Timeline on a VirtualClock: programme time stands still while due jobs run, due
+messages are delivered and the people who answer at once have answered, then it jumps to the next
+due thing (a job's run time, a delivery's available_at, or the moment someone will reply). People
+answer through the same inbound events a real adapter produces, after a seeded, realistic delay.
+The same seed gives the same transcript, and the run ends with integrity counts from the database.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import heapq
 import random
+import re
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from adapters.console.render import render_text
+from adapters.console.sender import PLATFORM, ConsoleSender
+from bot import enrolment, integrity, migrate
+from bot.capabilities import Capabilities
+from bot.clock import VirtualClock
+from bot.context import CoreOptions
+from bot.core import Pairbot
+from bot.db import Database
 from bot.events import Address, Clicked, InboundEvent, Said
-from bot.messages import Message
+from bot.flows.contract import QUESTIONS as CONTRACT_QUESTIONS
+from bot.integrity import Integrity, TypedAnswer
+from bot.messages import Choice, Message, Recipient
+from bot.models import Delivery
+from bot.programme import Programme, default_programme
+from bot.surveys import default_surveys
+from scheduler.delivery import DeliveryWorker
+from scheduler.timeline import Timeline
+from scheduler.virtual import VirtualScheduler
+
+
+DEFAULT_START = date(2025, 3, 3)  # a Monday; fixed so a seed gives the same transcript on any day
+WORKSPACE = "sim"
+ORGANISATION = "Demo NHS Foundation Trust"
+STAFF = (("coordinator", "Rita Coordinator", "Rita (coordinator)"), ("facilitator", "Sam Facilitator",
+                                                                       "Sam (facilitator)"))
+NIGHT = (time(22, 30), time(7, 0))  # nobody answers between these
 
 REFLECTIONS = [
     "Seeing the bed meeting made the 8am pressure on the wards make sense.",
@@ -16,79 +59,465 @@ REFLECTIONS = [
     "Shadowing the night shift showed me why escalation calls get missed.",
     "Good chat about how a business case actually gets approved.",
 ]
+GROUP_CHAT = [
+    "Thanks both, looking forward to it!",
+    "Sorry, running late from clinic, five minutes.",
+    "Great to meet you, see you soon.",
+    "Shall we grab a coffee beforehand?",
+]
+
+
+@dataclass(frozen=True)
+class Habits:
+    """How a simulated person behaves; every chance is per message they get."""
+
+    late: bool = False  # answers a day or more later, not within hours
+    types: float = 0.0  # types the label or number instead of clicking a button
+    double_taps: float = 0.0  # clicks the same button twice
+    stale_buttons: float = 0.0  # later clicks a button on an older message
+    ignores: float = 0.0  # leaves a question unanswered
+    chats_in_group: float = 0.0  # says something in the pair's conversation
+    quiet_until_nudged: bool = False  # answers only surveys and workshops until the pair is nudged
+    nonsense_first: bool = False  # answers their first survey question with nonsense
+
+
+@dataclass(frozen=True)
+class SimulatedPerson:
+    name: str
+    role: str  # clinician | manager | other
+    availability: str  # as they would type it, e.g. "Mon 12:00-14:00, Thu 17:00-18:00"
+    profession: str = ""
+    department: str = ""
+    habits: Habits = Habits()
+
+
+@dataclass(frozen=True)
+class Line:
+    """One transcript line: its text, the people it concerns (None for a day heading) and whether
+    it is routine (a survey's later questions), which a screen may leave out."""
+
+    text: str
+    users: frozenset[str] | None
+    routine: bool = False
+
+
+@dataclass
+class SimulationResult:
+    integrity: Integrity
+    transcript: list[str]
+    cohort_id: int
+    typed: list[TypedAnswer]
+    job_errors: list[str]
+    ended_at: datetime
+
+
+@dataclass(frozen=True)
+class Action:
+    """What a person will do, and for typed text the question they mean it for."""
+
+    event: InboundEvent
+    meant: tuple[str | None, int | None, str | None] | None = None  # (flow, ref_id, subject)
+    label: str = ""
+    right_after: bool = False  # a second or two after the action before it (a double tap)
 
 
 @dataclass
 class Persona:
+    user: str
     address: Address
     name: str
-    role: str
-    availability: str
-    quiet_until_nudged: bool = False
-    answers_nonsense_first: bool = False
-    rng: random.Random = field(default_factory=random.Random)
+    habits: Habits
+    rng: random.Random
+    tz: ZoneInfo
+    quiet: bool = False
     said_nonsense: bool = False
-    meetings_agreed: int = 0
+    seen: list[Message] = field(default_factory=list)  # earlier messages with buttons
 
-    def decide(self, message: Message) -> InboundEvent | None:
+    # --- what they answer ----------------------------------------------------------------------
+    def react(self, message: Message, follow_up: bool, in_group: bool) -> list[Action]:
+        habits = self.habits
+        actions: list[Action] = []
+        if in_group and habits.chats_in_group and self.rng.random() < habits.chats_in_group:
+            actions.append(Action(Said(self.address, self.rng.choice(GROUP_CHAT)), meant=(None, None, None),
+                                  label="says in the group"))
+        if habits.stale_buttons and self.seen and self.rng.random() < habits.stale_buttons:
+            old = self.rng.choice(self.seen)
+            pick = self.rng.choice(old.choices)
+            actions.append(Action(Clicked(self.address, pick.action, pick.value),
+                                  label=f"clicks an old “{pick.label}”"))
+        if message.choices:
+            self.seen = (self.seen + [message])[-6:]
+        answer = self._decide(message)
+        if answer is None or (not follow_up and habits.ignores and self.rng.random() < habits.ignores):
+            return actions
+        if isinstance(answer, Choice):
+            actions += self._press(message, answer)
+        else:
+            actions.append(Action(Said(self.address, answer), meant=meant_for(message, None), label=f"“{answer}”"))
+        return actions
+
+    def _press(self, message: Message, option: Choice) -> list[Action]:
+        habits = self.habits
+        if habits.types and self.rng.random() < habits.types:
+            number = str(message.choices.index(option) + 1)
+            typed = option.label if self.rng.random() < 0.5 else number
+            return [Action(Said(self.address, typed), meant=meant_for(message, option), label=f"types “{typed}”")]
+        click = Action(Clicked(self.address, option.action, option.value), label=f"clicks “{option.label}”")
+        if habits.double_taps and self.rng.random() < habits.double_taps:
+            return [click, Action(click.event, label=f"clicks “{option.label}” again", right_after=True)]
+        return [click]
+
+    def _decide(self, message: Message) -> Choice | str | None:
+        """A button to press or words to type, or None to leave it."""
         intent = message.intent
         if intent == "quiet_pair_nudge":
-            if not self.quiet_until_nudged:
+            if not self.quiet:
                 return None  # a busy pair between meetings: the next proposal will come anyway
-            self.quiet_until_nudged = False
-            return self._click(message, "meeting:propose")
-        if self.quiet_until_nudged and intent not in ("survey_question", "reask", "enrol", "group_meeting"):
+            self.quiet = False
+            return _find(message, "meeting:propose")
+        if self.quiet and intent not in ("survey_question", "survey_reminder", "reask", "enrol", "group_meeting"):
             return None
         if intent == "enrol":
-            return Said(self.address, self.availability)
-        if intent in ("propose_buddy", "propose_shadowing") or any(c.action == "meeting:slot" for c in message.choices):
-            slots = [c for c in message.choices if c.action == "meeting:slot"]
-            if slots:
-                return Clicked(self.address, slots[0].action, self.rng.choice(slots).value)
-            return None
+            return None  # the availability is typed by the simulation, which knows it
+        slots = [c for c in message.choices if c.action == "meeting:slot"]
+        if slots:
+            return self.rng.choice(slots)
         if intent == "did_you_meet":
-            outcome = "yes" if self.rng.random() < 0.93 else "rescheduled"
-            return self._click(message, "meeting:outcome", suffix=outcome)
+            return _find(message, "meeting:outcome", "yes" if self.rng.random() < 0.93 else "rescheduled")
         if intent == "reflect":
-            return Said(self.address, self.rng.choice(REFLECTIONS))
-        if intent in ("survey_question", "reask") and any(c.action == "survey:answer" for c in message.choices):
-            if self.answers_nonsense_first and not self.said_nonsense:
+            return self.rng.choice(REFLECTIONS)
+        answers = [c for c in message.choices if c.action == "survey:answer"]
+        if intent in ("survey_question", "survey_reminder", "reask") and answers:
+            if self.habits.nonsense_first and not self.said_nonsense:
                 self.said_nonsense = True
-                return Said(self.address, "banana")
-            return self._survey_answer(message)
+                return "banana"
+            return self._survey_answer(answers)
         if intent == "survey_question":  # a free-text item
-            return Said(self.address, "Protected time for the meetings would help.")
-        if intent in ("contract", "contract_question"):
+            return "Protected time for the meetings would help."
+        if intent in ("contract", "contract_question") or any(c.action == "contract:answer" for c in message.choices):
             if message.choices:
-                return Clicked(self.address, message.choices[0].action, message.choices[0].value)
+                return message.choices[0]
             if "goals" in message.text.lower() or "get out of" in message.text.lower():
-                return Said(self.address, "Understand each other's pressures and fix one discharge delay.")
-            return Said(self.address, "Ward round in month 2, a capacity meeting in month 3.")
-        if intent == "group_meeting":
-            pick = 0 if self.rng.random() < 0.8 else 2
-            return Clicked(self.address, message.choices[pick].action, message.choices[pick].value)
+                return "Understand each other's pressures and fix one discharge delay."
+            return "Ward round in month 2, a capacity meeting in month 3."
+        if intent == "group_meeting" and message.choices:
+            return message.choices[0 if self.rng.random() < 0.8 else min(2, len(message.choices) - 1)]
         if intent == "project":
             stages = [c for c in message.choices if c.action == "project:stage"]
-            return Clicked(self.address, stages[1].action, stages[min(len(stages) - 1, 1 + self.rng.randint(0, 2))].value)
+            return stages[min(len(stages) - 1, 1 + self.rng.randint(0, 2))] if stages else None
         return None
 
-    def _click(self, message: Message, action: str, suffix: str | None = None) -> InboundEvent | None:
-        for option in message.choices:
-            if option.action == action and (suffix is None or option.value.endswith(":" + suffix)):
-                return Clicked(self.address, option.action, option.value)
-        return None
-
-    def _survey_answer(self, message: Message) -> InboundEvent:
-        options = [c for c in message.choices if c.action == "survey:answer"]
+    def _survey_answer(self, options: list[Choice]) -> Choice:
         labels = [c.label for c in options]
         if labels == ["1", "2", "3", "4", "5"]:
             # Scores drift upwards over the programme, as the published evaluations found.
             post = "post_survey" in options[0].value or "pulse" in options[0].value
             pick = self.rng.choice([3, 4, 4, 5] if post else [2, 2, 3, 3, 4])
             if ":pair_fit:" in options[0].value:
-                pick = 2 if self.quiet_until_nudged else self.rng.choice([4, 5])
-            return Clicked(self.address, options[pick - 1].action, options[pick - 1].value)
-        choice = options[0] if "share_free_text" not in options[0].value else options[-1]
-        if "wants_repairing" in options[0].value:
-            choice = options[0]
-        return Clicked(self.address, choice.action, choice.value)
+                pick = 2 if self.quiet else self.rng.choice([4, 5])
+            return options[pick - 1]
+        chosen = options[0] if "share_free_text" not in options[0].value else options[-1]
+        return options[0] if "wants_repairing" in options[0].value else chosen
+
+    # --- when they answer ----------------------------------------------------------------------
+    def reply_at(self, now: datetime, follow_up: bool) -> datetime:
+        """In a conversation, within a minute or so; a new message, minutes to hours later (some in
+        the evening, a late person a day or more), never at night."""
+        rng = self.rng
+        if follow_up:
+            return _off_the_minute(now + timedelta(seconds=rng.randint(8, 75)))
+        if self.habits.late:
+            at = now + timedelta(hours=rng.uniform(20, 80))
+        else:
+            roll = rng.random()
+            if roll < 0.45:
+                at = now + timedelta(minutes=rng.uniform(3, 60))
+            elif roll < 0.75:
+                at = now + timedelta(hours=rng.uniform(1, 6))
+            else:
+                local = now.astimezone(self.tz)
+                evening = datetime.combine(local.date(), time(19, 0), self.tz) + timedelta(minutes=rng.uniform(0, 180))
+                at = evening if evening > now + timedelta(minutes=15) else evening + timedelta(days=1)
+        local = at.astimezone(self.tz)
+        if local.time() >= NIGHT[0] or local.time() < NIGHT[1]:
+            morning = local.date() + timedelta(days=1) if local.time() >= NIGHT[0] else local.date()
+            at = datetime.combine(morning, NIGHT[1], self.tz) + timedelta(minutes=rng.uniform(0, 100))
+        return _off_the_minute(at)
+
+
+def _off_the_minute(at: datetime) -> datetime:
+    # Jobs run on whole minutes; people never act on the same second, so the prompts a typed
+    # answer closed are told apart from a job's by their instant.
+    at = at.astimezone(timezone.utc).replace(microsecond=0)
+    return at + timedelta(seconds=1) if at.second == 0 else at
+
+
+def _find(message: Message, action: str, suffix: str | None = None) -> Choice | None:
+    for option in message.choices:
+        if option.action == action and (suffix is None or option.value.endswith(":" + suffix)):
+            return option
+    return None
+
+
+# --- which question a message asks -------------------------------------------------------------------
+SURVEY_HEADING = re.compile(r"^(?P<title>.+), question (?P<number>\d+) of \d+:$", re.MULTILINE)
+
+
+def meant_for(message: Message, option: Choice | None) -> tuple[str | None, int | None, str | None]:
+    """The question a typed reply to `message` answers, as integrity.TypedAnswer names it: read from
+    the buttons' values where it has them, else from what the message asks."""
+    for candidate in ([option] if option else []) + list(message.choices):
+        flow, _, verb = candidate.action.partition(":")
+        parts = candidate.value.split(":")
+        if flow == "survey":
+            return "survey", None, f"{parts[0]}:{parts[1]}"
+        if flow == "meeting" and verb in ("slot", "others", "outcome"):
+            return "meeting", int(parts[0]), "outcome" if verb == "outcome" else "slot"
+        if flow == "meeting":
+            return "meeting", None, None  # a nudge's or "find new times" button
+        if flow == "contract":
+            return "contract", int(parts[0]), parts[1]
+        if flow in ("group", "project", "reflection"):
+            return flow, int(parts[0]) or None, None
+    if message.intent == "enrol":
+        return "profile", None, "availability"
+    if message.intent == "contract_question":
+        for field_id, label, *_rest in CONTRACT_QUESTIONS:
+            if f"Contract: {label}" in message.text:
+                return "contract", None, field_id
+    heading = SURVEY_HEADING.search(message.text)
+    if heading:
+        for survey in default_surveys().values():
+            if survey.title == heading["title"]:
+                return "survey", None, f"{survey.id}:{survey.items[int(heading['number']) - 1].id}"
+    return None, None, None
+
+
+# --- the run ------------------------------------------------------------------------------------------
+class Transcript:
+    """Lines in programme time (the cohort's zone), a heading for each new day; no wall-clock times."""
+
+    def __init__(self, tz: ZoneInfo, names: dict[str, str], on_line: Callable[[Line], None] | None):
+        self.tz = tz
+        self.names = names
+        self.on_line = on_line
+        self.lines: list[str] = []
+        self._day: date | None = None
+
+    def _add(self, at: datetime, text: str, users: frozenset[str], routine: bool) -> None:
+        local = at.astimezone(self.tz)
+        if local.date() != self._day:
+            self._day = local.date()
+            self._emit(Line(f"\n── {local:%a %d %b %Y} ──", None))
+        self._emit(Line(f"{local:%H:%M} {text}", users, routine))
+
+    def _emit(self, line: Line) -> None:
+        self.lines.append(line.text)
+        if self.on_line:
+            self.on_line(line)
+
+    def bot_says(self, at: datetime, recipient: Recipient, message: Message) -> None:
+        who = " & ".join(self.names.get(m.user, m.user) for m in recipient.members)
+        text = render_text(message).replace("\n", "\n      ")
+        routine = message.intent == "survey_question" and "question 1 of" not in message.text
+        self._add(at, f"Pairbot → {who}: {text}", frozenset(m.user for m in recipient.members), routine)
+
+    def person_does(self, at: datetime, user: str, what: str, routine: bool) -> None:
+        self._add(at, f"{self.names.get(user, user)}: {what}", frozenset({user}), routine)
+
+
+@contextmanager
+def _database_at(url: str) -> Iterator[str]:
+    """The URL itself, or for a throwaway SQLite database ("sqlite://") a file in a temporary
+    folder: each connection to ":memory:" is a database of its own, and the worker's threads
+    need to see the same one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database not in (None, "", ":memory:"):
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="pairbot-sim-") as folder:
+        yield f"sqlite:///{Path(folder) / 'cohort.sqlite'}"
+
+
+def validate(people: Sequence[SimulatedPerson], groups: Sequence[Sequence[int]]) -> None:
+    problems = []
+    placed: dict[int, int] = {}
+    for number, group in enumerate(groups, 1):
+        if not 2 <= len(group) <= 4:
+            problems.append(f"group {number} has {len(group)} members; a pair or group has 2 to 4")
+        for index in group:
+            if not 0 <= index < len(people):
+                problems.append(f"group {number} names person {index}, but there are {len(people)} people "
+                                f"(0..{len(people) - 1})")
+            elif index in placed:
+                problems.append(f"person {index} ({people[index].name}) is in groups {placed[index]} and {number}")
+            else:
+                placed[index] = number
+    for index, person in enumerate(people):
+        if index not in placed:
+            problems.append(f"person {index} ({person.name}) is in no group")
+        if person.role not in ("clinician", "manager", "other"):
+            problems.append(f"person {index} ({person.name}) has role {person.role!r}; "
+                            "expected clinician, manager or other")
+    if problems:
+        raise ValueError("cannot simulate this cohort: " + "; ".join(problems))
+
+
+def span(programme: Programme, start: date, zone: str) -> tuple[datetime, datetime]:
+    """The programme time a run covers: from a day before the first step to eight days after the last."""
+    due = [at for at, _step in programme.timeline(start, ZoneInfo(zone))]
+    return (min(due).astimezone(timezone.utc) - timedelta(days=1),
+            max(due).astimezone(timezone.utc) + timedelta(days=8))
+
+
+async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], groups: Sequence[Sequence[int]], *,
+                     seed: int = 0, start: date = DEFAULT_START, programme: Programme | None = None,
+                     zone: str = "Europe/London", cohort_name: str = "Simulated cohort",
+                     options: CoreOptions | None = None, on_line: Callable[[Line], None] | None = None,
+                     before_jump: Callable[[datetime, datetime], object] | None = None) -> SimulationResult:
+    """Run `people`, paired as `groups` (indexes into `people`), through `programme` (the default)
+    on a fresh database at `database_url` ("sqlite://" for a throwaway one), over `span()`.
+
+    `before_jump(now, next)` is awaited (if it returns an awaitable) before each jump of programme
+    time, so a screen can pace itself."""
+    validate(people, groups)
+    programme = programme or default_programme()
+    tz = ZoneInfo(zone)
+    origin, end = span(programme, start, zone)
+    with _database_at(database_url) as url:
+        db = Database(url)
+        try:
+            migrate.upgrade(db.engine)
+            clock = VirtualClock(origin)
+            rng = random.Random(seed)
+            names = {user: label for user, _name, label in STAFF}
+            personas: dict[str, Persona] = {}
+            with db.session() as session:
+                now = clock.now()
+                org = enrolment.organisation(session, PLATFORM, WORKSPACE, ORGANISATION, now)
+                for user, name, _label in STAFF:
+                    staff = enrolment.person(session, org, Address(PLATFORM, WORKSPACE, user), name, now)
+                    enrolment.grant(session, org, staff, user, now)
+                cohort = enrolment.create_cohort(session, org, cohort_name, start, programme, zone, now)
+                members = []
+                for index, who in enumerate(people):
+                    user = f"u{index + 1:02d}"
+                    address = Address(PLATFORM, WORKSPACE, user)
+                    members.append(enrolment.enrol(session, cohort, org, enrolment.Enrolee(
+                        address=address, name=who.name, role=who.role, profession=who.profession,
+                        department=who.department, site="City Hospital"), now))
+                    names[user] = who.name
+                    personas[user] = Persona(user, address, who.name, who.habits, random.Random(rng.random()), tz,
+                                             quiet=who.habits.quiet_until_nudged)
+                for group in groups:
+                    enrolment.make_pair(session, cohort, [members[i] for i in group], now)
+                cohort.status = "running"
+                cohort_id = cohort.id
+            availability = {f"u{i + 1:02d}": p.availability for i, p in enumerate(people)}
+
+            transcript = Transcript(tz, names, on_line)
+            arrived: list[tuple[Recipient, Message]] = []
+
+            async def deliver(recipient: Recipient, message: Message) -> None:
+                arrived.append((recipient, message))
+
+            core = Pairbot(db, clock, Capabilities({PLATFORM: ConsoleSender.capabilities}), options or CoreOptions())
+            scheduler = VirtualScheduler(clock)
+            timeline = Timeline(core, scheduler)
+            worker = DeliveryWorker(core, ConsoleSender(deliver), batch_size=200)
+            planned: list[tuple[datetime, int, str, Action, bool]] = []
+            taken: set[tuple[str, datetime]] = set()
+            typed: list[TypedAnswer] = []
+            sequence = 0
+
+            def plan(user: str, actions: list[Action], follow_up: bool, routine: bool) -> None:
+                nonlocal sequence
+                persona = personas[user]
+                at = clock.now()
+                for action in actions:
+                    at = at + timedelta(seconds=2) if action.right_after else persona.reply_at(clock.now(), follow_up)
+                    while (user, at) in taken:
+                        at += timedelta(seconds=2)
+                    taken.add((user, at))
+                    sequence += 1
+                    heapq.heappush(planned, (at, sequence, user, action, routine))
+
+            def received(recipient: Recipient, message: Message) -> None:
+                transcript.bot_says(clock.now(), recipient, message)
+                users = [m.user for m in recipient.members if m.user in personas]
+                if message.intent == "enrol" and users:
+                    user = users[0]
+                    words = availability[user]
+                    plan(user, [Action(Said(personas[user].address, words), meant=meant_for(message, None),
+                                       label=f"“{words}”")], follow_up=False, routine=False)
+                    return
+                answering = personas[rng.choice(users)].user if len(users) > 1 else (users[0] if users else None)
+                for user in users:
+                    actions = personas[user].react(message, follow_up=False, in_group=len(users) > 1)
+                    if user != answering:
+                        actions = [a for a in actions if a.meant == (None, None, None)]  # one answers for the pair
+                    plan(user, actions, follow_up=False, routine=False)
+
+            def act(user: str, action: Action, routine: bool) -> None:
+                now = clock.now()
+                transcript.person_does(now, user, action.label, routine)
+                if isinstance(action.event, Said) and action.meant is not None:
+                    flow, ref_id, subject = action.meant
+                    typed.append(TypedAnswer(personas[user].address, now, flow, ref_id, subject))
+                for reply in core.handle(action.event):
+                    transcript.bot_says(now, Recipient.person(personas[user].address), reply)
+                    follow = personas[user].react(reply, follow_up=True, in_group=False)
+                    plan(user, follow, follow_up=True, routine=reply.intent == "survey_question")
+
+            def next_delivery() -> datetime | None:
+                with db.session() as session:
+                    return session.scalar(select(func.min(Delivery.available_at)).where(
+                        Delivery.platform == PLATFORM, Delivery.status.in_(("pending", "sending"))))
+
+            timeline.start()
+            try:
+                changed = True  # whether jobs or deliveries may have changed since they were last read
+                jobs_at = deliveries_at = None
+                while True:
+                    # Settle: everything due now runs, is delivered and answered before time moves on.
+                    while True:
+                        progressed = 0
+                        if changed:
+                            jobs_at, deliveries_at = scheduler.next_run_time(), next_delivery()
+                        if jobs_at is not None and jobs_at <= clock.now():
+                            progressed += scheduler.run_due()
+                        if deliveries_at is not None and deliveries_at <= clock.now():
+                            progressed += await worker.run_once()
+                            batch, arrived[:] = list(arrived), []
+                            for recipient, message in batch:
+                                received(recipient, message)
+                        while planned and planned[0][0] <= clock.now():
+                            _at, _n, user, action, routine = heapq.heappop(planned)
+                            act(user, action, routine)
+                            progressed += 1
+                        changed = bool(progressed)
+                        if not progressed:
+                            break  # and jobs_at, deliveries_at are the next ones due
+                    upcoming = [t for t in (jobs_at, deliveries_at, planned[0][0] if planned else None)
+                                if t is not None]
+                    following = min(upcoming, default=None)
+                    if following is None or following > end:
+                        break
+                    if before_jump is not None:
+                        waiting = before_jump(clock.now(), following)
+                        if asyncio.iscoroutine(waiting):
+                            await waiting
+                    clock.advance_to(following)
+            finally:
+                await timeline.stop()
+            with db.session() as session:
+                counts = integrity.check(session, cohort_id, typed, meeting_minutes=core.options.meeting_minutes)
+            return SimulationResult(counts, transcript.lines, cohort_id, typed, list(scheduler.errors), end)
+        finally:
+            db.dispose()
+
+
+def simulate(database_url: str, people: Sequence[SimulatedPerson], groups: Sequence[Sequence[int]],
+             **options) -> SimulationResult:
+    """`run_cohort` for code that is not async (property tests)."""
+    return asyncio.run(run_cohort(database_url, people, groups, **options))
