@@ -45,6 +45,10 @@ FLOWS = {
 # A question left unanswered this long stops holding the next one back: ignoring one question
 # must not stop the programme (the older one stays open and can still be answered).
 HOLD_AT_MOST = timedelta(days=1)
+# A question left unanswered this long before the one in focus no longer competes for typed text.
+LEFT_ASIDE = timedelta(days=7)
+# A question settled this recently explains a late answer to it.
+SETTLED_LATELY = timedelta(days=14)
 
 # Short replies that stand for a button: they only ever count for the question in focus.
 _SHORT_ANSWER = re.compile(r"^(?:[0-9]{1,2}|y|n|yes|no|maybe|not sure|skip|ok|none)$")
@@ -83,7 +87,9 @@ def _short(text: str) -> bool:
 
 def _fits(ctx: FlowContext, prompt: Prompt, text: str, in_focus: bool) -> bool:
     if not in_focus and not _takes_text(prompt):
-        return False  # buttons answer by a typed label or number only when they are in focus
+        # Buttons out of focus take only their own label typed in full ("Spotted one"), never "2".
+        picked = match_choice(prompt, text)
+        return picked is not None and not _short(text) and cleaned(text) == picked.label.lower()
     if match_choice(prompt, text) is not None:
         return True
     module = FLOWS.get(prompt.flow)
@@ -131,22 +137,43 @@ def route(ctx: FlowContext, person: Person, text: str, help_text: str) -> Messag
     prompts = open_prompts(ctx, person)
     focus = prompts[0] if prompts else None
     fitting = [p for p in prompts if _fits(ctx, p, text, in_focus=p is focus)]
-    if focus is not None and focus in fitting and is_chat_question(focus):
+    if focus is not None and focus in fitting and is_chat_question(focus) and all(
+            p is focus or p.asked_at < focus.asked_at - LEFT_ASIDE for p in fitting):
+        # The question just asked, over others left unanswered for more than a week before it.
         return answer(ctx, focus, text)
     if len(fitting) == 1 and (fitting[0] is focus or not _short(text)):
         chosen = fitting[0]
         reply = answer(ctx, chosen, text)
         if chosen is focus:
             return reply
-        return _prefixed(reply, f"(I took that as {describe(ctx, chosen)}.)")
+        return _prefixed(reply, f"I took that as {describe(ctx, chosen)}.")
     if fitting:
         # Several questions could take it, or a bare "2" or "yes" would answer one not in focus.
         return _ask_which(ctx, person, text, fitting)
     _keep(ctx, person, text)
     if focus is not None:
         return answer(ctx, focus, text)  # the flow says what it expected and asks again
+    settled = _settled_reply(ctx, person)
+    if settled is not None:
+        return settled
     return Message(f"I'm not waiting for an answer from you just now, but I've kept what you wrote.\n{help_text}",
                    intent="help")
+
+
+def _settled_reply(ctx: FlowContext, person: Person) -> Message | None:
+    """Nothing is open, but a question was settled lately (a buddy recorded the contract, a survey
+    closed): say so, rather than that nothing was asked."""
+    recent = ctx.session.scalars(
+        select(Prompt).join(Participant, Participant.id == Prompt.participant_id)
+        .where(Participant.person_id == person.id, Prompt.status.in_(("answered", "closed")),
+               Prompt.answered_at > ctx.now - SETTLED_LATELY)
+        .order_by(Prompt.answered_at.desc(), Prompt.id.desc())).first()
+    module = FLOWS.get(recent.flow) if recent is not None else None
+    settled = getattr(module, "settled", None)
+    reply = settled(ctx, _who(ctx, recent), recent) if settled else None
+    if reply is None:
+        return None
+    return Message(f"{reply} I've kept what you wrote.", intent="already")
 
 
 def _listing(ctx: FlowContext, prompts: list[Prompt]) -> str:
@@ -203,8 +230,8 @@ def on_click(ctx: FlowContext, who: Participant, verb: str, value: str) -> Messa
         return Message(f"That question has been answered already, so I've kept “{_quote(note.text)}” as a note.",
                        intent="ack")
     about = describe(ctx, prompt)
-    note.status, note.taken_for = "taken", about[:200]
-    return _prefixed(answer(ctx, prompt, note.text), f"(I took that as {about}.)")
+    note.status, note.taken_for, note.prompt_id = "taken", about[:200], prompt.id
+    return _prefixed(answer(ctx, prompt, note.text), f"I took that as {about}.")
 
 
 # --- questions wait their turn -------------------------------------------------------------------

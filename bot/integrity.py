@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from bot.clock import as_utc
 from bot.events import Address
 from bot.messages import Message, Recipient
-from bot.models import Cohort, Delivery, Meeting, PairMember, Participant, Person, Prompt, Rsvp
+from bot.models import Cohort, Delivery, Meeting, PairMember, Participant, Person, Prompt, Rsvp, TypedNote
 from bot.programme import Programme
 
 BOOKED = ("agreed", "held")
@@ -54,7 +54,8 @@ class TypedAnswer:
 class Integrity:
     typed_answers: int = 0
     typed_misrouted: int = 0  # taken as the answer to another question
-    typed_lost: int = 0  # meant as an answer, taken as none
+    typed_lost: int = 0  # meant as an answer, taken as none and not kept
+    typed_kept: int = 0  # its question had been settled (e.g. a buddy recorded the contract): kept, and said so
     double_bookings: int = 0  # booked meetings beyond one per pair per programme meeting step
     clashing_bookings: int = 0  # two of a person's bookings overlapping in time
     nudges_sent: int = 0
@@ -71,6 +72,7 @@ class Integrity:
             f"  Typed answers checked:              {self.typed_answers}",
             f"  Typed answers misrouted:            {self.typed_misrouted}",
             f"  Typed answers lost:                 {self.typed_lost}",
+            f"  Typed answers kept (question done): {self.typed_kept}",
             f"  Double bookings:                    {self.double_bookings}",
             f"  Clashing bookings:                  {self.clashing_bookings}",
             f"  Quiet-pair nudges sent:             {self.nudges_sent}",
@@ -89,14 +91,14 @@ def check(session: Session, cohort_id: int, typed: Iterable[TypedAnswer] = (), m
     if cohort is None:
         raise LookupError(f"there is no cohort {cohort_id}")
     typed = list(typed)
-    misrouted, lost = _typed_outcomes(session, cohort_id, typed)
+    misrouted, lost, kept = _typed_outcomes(session, cohort_id, typed)
     meetings = list(session.scalars(select(Meeting).where(Meeting.cohort_id == cohort_id).order_by(Meeting.id)))
     deliveries = list(session.scalars(select(Delivery).where(Delivery.cohort_id == cohort_id,
                                                              Delivery.sent_at.is_not(None))
                                       .order_by(Delivery.id)))
     nudges, deserved = _nudges(session, cohort, meetings, deliveries)
     return Integrity(
-        typed_answers=len(typed), typed_misrouted=misrouted, typed_lost=lost,
+        typed_answers=len(typed), typed_misrouted=misrouted, typed_lost=lost, typed_kept=kept,
         double_bookings=_double_bookings(cohort, meetings),
         clashing_bookings=_clashes(session, meetings, meeting_minutes, workshop_minutes),
         nudges_sent=nudges, nudges_deserved=deserved,
@@ -114,29 +116,42 @@ def subject_of(prompt: Prompt) -> str:
     return str(state.get("field") or state.get("stage") or "")
 
 
-def _typed_outcomes(session: Session, cohort_id: int, typed: list[TypedAnswer]) -> tuple[int, int]:
+def _typed_outcomes(session: Session, cohort_id: int, typed: list[TypedAnswer]) -> tuple[int, int, int]:
     """Each typed answer is handled in one unit of work at its own instant, so the prompts of that
-    person closed at that instant are the ones it answered (or re-asked)."""
+    person closed at that instant are the ones it answered (or re-asked). Text the bot kept (a
+    `TypedNote`: it asked "which question?", or the question had been settled) is followed to the
+    question it was finally taken for."""
     if not typed:
-        return 0, 0
+        return 0, 0, 0
     participants = _participants_by_address(session, cohort_id)
     touched: dict[tuple[int, datetime], list[Prompt]] = defaultdict(list)
+    prompts: dict[int, Prompt] = {}
     for prompt in session.scalars(select(Prompt).where(Prompt.participant_id.in_(list(participants.values())),
                                                        Prompt.answered_at.is_not(None))):
         touched[(prompt.participant_id, prompt.answered_at)].append(prompt)
-    misrouted = lost = 0
+        prompts[prompt.id] = prompt
+    person_of = dict(session.execute(select(Participant.id, Participant.person_id)
+                                     .where(Participant.cohort_id == cohort_id)).all())
+    notes = {(n.person_id, n.received_at): n for n in session.scalars(
+        select(TypedNote).where(TypedNote.person_id.in_(list(person_of.values()))))}
+    misrouted = lost = kept = 0
     for answer in typed:
         participant = participants.get(answer.who)
         closed = touched.get((participant, as_utc(answer.at)), []) if participant else []
+        note = notes.get((person_of.get(participant), as_utc(answer.at)))
         if answer.flow is None:
             misrouted += bool(closed)
         elif any(_meant(answer, prompt) for prompt in closed):
             continue
+        elif note is not None and note.status == "taken" and note.prompt_id in prompts:
+            misrouted += not _meant(answer, prompts[note.prompt_id])
         elif closed:
             misrouted += 1
+        elif note is not None and note.status == "kept":
+            kept += 1
         else:
             lost += 1
-    return misrouted, lost
+    return misrouted, lost, kept
 
 
 def _meant(answer: TypedAnswer, prompt: Prompt) -> bool:

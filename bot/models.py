@@ -317,6 +317,7 @@ class TypedNote(Base):
     text: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="kept")  # kept | asked | taken
     taken_for: Mapped[str] = mapped_column(String(200), default="")
+    prompt_id: Mapped[Optional[int]] = mapped_column(Integer)  # the question it was finally taken for
     received_at: Mapped[datetime]
 
 

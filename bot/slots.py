@@ -133,3 +133,9 @@ def format_slot(moment: datetime, tz: ZoneInfo) -> str:
     """"Mon 8 Mar, 08:00": the day without a leading zero, the time as a 24-hour clock shows it."""
     local = moment.astimezone(tz)
     return f"{local:%a} {local.day} {local:%b}, {local:%H:%M}"
+
+
+def format_day(moment: datetime, tz: ZoneInfo) -> str:
+    """"Mon 8 Mar": the day, as format_slot writes it."""
+    local = moment.astimezone(tz)
+    return f"{local:%a} {local.day} {local:%b}"

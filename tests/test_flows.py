@@ -204,8 +204,10 @@ def test_contract_in_chat_is_completed_by_one_member_and_shared(h):
     done = h.say("ben", "yes")
     assert "Contract saved" in done[0].text
     assert "recorded your pair contract" in h.last("asha").text
-    # Asha's copy of the question was closed when Ben finished, so her text is not taken as an answer.
-    assert h.say("asha", "weekly")[0].intent == "help"
+    # Asha's copy of the question was closed when Ben finished, so her text is not taken as an answer:
+    # she is told the contract is already recorded, and by whom.
+    late = h.say("asha", "weekly")[0]
+    assert late.intent == "already" and "already recorded (by Ben Okafor)" in late.text
     with h.db.session() as s:
         contract = s.scalars(select(Contract)).one()
         assert contract.frequency == "fortnightly" and contract.confidentiality is True

@@ -46,7 +46,7 @@ def test_a_reflection_typed_after_a_newer_button_question_is_saved_as_the_reflec
     chat.run_step("reflection")
     chat.run_step("buddy-meeting-1")  # Ben now also has slot buttons, asked after the reflection
     reply = chat.say("ben", "Seeing the bed meeting made the pressure on the wards make sense.")
-    assert "I took that as your reflection" in reply[0].text
+    assert "I took that as your week 12 reflection" in reply[0].text
     with chat.db.session() as s:
         assert [r.text for r in s.scalars(select(Reflection))] == [
             "Seeing the bed meeting made the pressure on the wards make sense."]
@@ -113,7 +113,7 @@ def test_a_contract_answer_typed_days_later_still_goes_to_the_contract_not_the_n
     chat.run_step("fit-check")  # two days on, the contract unanswered: the fit check is asked too
     assert chat.last("ben").intent == "survey_question"
     reply = chat.say("ben", "Understand each other's pressures and fix one discharge delay.")
-    assert "I took that as your pair contract" in reply[0].text
+    assert "I took that as the contract question" in reply[0].text
     with chat.db.session() as s:
         assert s.scalars(select(Contract)).one().goals.startswith("Understand each other's pressures")
     assert _survey_answers(chat, "fit_check") == {}

@@ -59,9 +59,11 @@ def _counts(c, typed=()):
 
 
 def test_two_meetings_booked_for_one_step_are_a_double_booking_and_clash(cohort):
-    _meeting(cohort, NOON)
+    # The database holds one live arrangement per pair (uq_meetings_live_arrangement), so a second
+    # booking for a step can only sit beside one already held.
+    _meeting(cohort, NOON, status="held")
     _meeting(cohort, NOON + timedelta(minutes=30))  # overlaps the first 45-minute meeting
-    _meeting(cohort, NOON + timedelta(days=7), step="buddy-meeting-2")
+    _meeting(cohort, NOON + timedelta(days=7), step="buddy-meeting-2", status="held")
     _meeting(cohort, NOON + timedelta(days=9), step="buddy-meeting-2", status="not_held")
     counts = _counts(cohort)
     assert counts.double_bookings == 1
@@ -125,28 +127,37 @@ def test_a_nudge_is_deserved_only_when_the_pair_really_is_quiet(cohort):
 
 
 def test_typed_answers_that_land_on_another_question_or_nowhere_are_counted(cohort):
-    db = cohort["db"]
-    clock = ManualClock(NOON)
-    core = Pairbot(db, clock)
-    first, second = _meeting(cohort, NOON - timedelta(days=3)), _meeting(cohort, NOON - timedelta(days=1))
-    with core.unit() as ctx:
-        asha = ctx.session.get(Participant, cohort["asha"])
-        for meeting in (first, second):
-            ctx.open_prompt(asha, "reflection", meeting, free_text=True, choices=[])
-    typed = []
+    """Rows as a wrong core would leave them: a prompt of another question answered at the instant
+    of the typing (misrouted), nothing at all (lost), a note kept because the question was done
+    (kept), and a "which question?" note taken for the right one (fine)."""
+    from bot.models import Prompt, TypedNote
 
-    def say(who: Address, text: str, meant: tuple) -> None:
-        clock.advance(minutes=7)
-        core.handle(Said(who, text))
-        typed.append(TypedAnswer(who, clock.now(), *meant))
+    first, second = (_meeting(cohort, NOON - timedelta(days=d), status="held") for d in (3, 1))
+    at = [NOON + timedelta(minutes=7 * n) for n in range(1, 6)]
+    with cohort["db"].session() as session:
+        asha = session.get(Participant, cohort["asha"])
 
-    say(ASHA, "We talked about the bed meeting.", ("reflection", first, None))  # goes to the newest prompt
-    say(ASHA, "Good chat about business cases.", ("reflection", first, None))  # the right one, now the only one
-    say(BEN, "Mon 12:00-14:00", ("profile", None, "availability"))  # Ben has no open question
-    say(ASHA, "Thanks both!", (None, None, None))  # chat, not an answer: nothing open to take it
+        def prompt(ref, answered_at, status="answered"):
+            row = Prompt(participant_id=asha.id, flow="reflection", ref_id=ref, state={}, status=status,
+                         created_at=NOON, asked_at=NOON, answered_at=answered_at)
+            session.add(row)
+            session.flush()
+            return row
+
+        prompt(second, at[0])  # meant for the first reflection, taken for the second
+        picked = prompt(first, at[4])  # the one "which question?" was answered with, later
+        person = asha.person_id
+        session.add_all([TypedNote(person_id=person, text="kept", status="kept", received_at=at[2]),
+                         TypedNote(person_id=person, text="asked", status="taken", prompt_id=picked.id,
+                                   received_at=at[3])])
+    typed = [TypedAnswer(ASHA, at[0], "reflection", first),
+             TypedAnswer(ASHA, at[1], "reflection", first),        # nothing happened: lost
+             TypedAnswer(ASHA, at[2], "contract", None, "goals"),  # the contract was done: kept
+             TypedAnswer(ASHA, at[3], "reflection", first),        # asked which, then taken for it
+             TypedAnswer(BEN, at[4], None)]                        # chat, not an answer
     counts = _counts(cohort, typed)
-    assert counts.typed_answers == 4
-    assert (counts.typed_misrouted, counts.typed_lost) == (1, 1)
+    assert counts.typed_answers == 5
+    assert (counts.typed_misrouted, counts.typed_lost, counts.typed_kept) == (1, 1, 1)
 
 
 def test_the_summary_names_every_figure_on_its_own_line(cohort):

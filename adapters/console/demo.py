@@ -149,7 +149,7 @@ async def run_demo(out: Callable[[str], None] = print, database: Path = Path(DEM
     programme = default_programme()
     origin, end = span(programme, start, TIMEZONE)
     screen = Screen(out, None if show_everyone else FEATURED, seconds, origin, end)
-    out(f"Pairbot demo: a {programme.name.lower()} for 6 pairs, starting {start:%a %d %b %Y}, on programme "
+    out(f"Pairbot demo: a {programme.name.lower()} for 6 pairs, starting {start:%a} {start.day} {start:%b %Y}, on programme "
         f"time: the clock jumps to whatever is due next once everyone has answered.")
     if not show_everyone:
         out("Showing two pairs, the quiet pair and the coordinator; everyone else is in the transcript file.")

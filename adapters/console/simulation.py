@@ -119,6 +119,7 @@ class Action:
     meant: tuple[str | None, int | None, str | None] | None = None  # (flow, ref_id, subject)
     label: str = ""
     right_after: bool = False  # a second or two after the action before it (a double tap)
+    answering: str = ""  # for typed text: the text of the message it answers
 
 
 @dataclass
@@ -153,15 +154,27 @@ class Persona:
         if isinstance(answer, Choice):
             actions += self._press(message, answer)
         else:
-            actions.append(Action(Said(self.address, answer), meant=meant_for(message, None), label=f"“{answer}”"))
+            actions.append(Action(Said(self.address, answer), meant=meant_for(message, None), label=f"“{answer}”",
+                                  answering=message.text))
         return actions
+
+    def which(self, reply: Message, answering: str) -> list[Action]:
+        """Asked which question their words were for: the one whose description is most like the
+        message they were answering."""
+        words = set(re.findall(r"\w+", answering.lower()))
+        options = [c for c in reply.choices if c.label != "Neither"]
+        if not options:
+            return []
+        best = max(options, key=lambda c: len(words & set(re.findall(r"\w+", c.label.lower()))))
+        return [Action(Clicked(self.address, best.action, best.value), label=f"clicks “{best.label}”")]
 
     def _press(self, message: Message, option: Choice) -> list[Action]:
         habits = self.habits
         if habits.types and self.rng.random() < habits.types:
             number = str(message.choices.index(option) + 1)
             typed = option.label if self.rng.random() < 0.5 else number
-            return [Action(Said(self.address, typed), meant=meant_for(message, option), label=f"types “{typed}”")]
+            return [Action(Said(self.address, typed), meant=meant_for(message, option), label=f"types “{typed}”",
+                           answering=message.text)]
         click = Action(Clicked(self.address, option.action, option.value), label=f"clicks “{option.label}”")
         if habits.double_taps and self.rng.random() < habits.double_taps:
             return [click, Action(click.event, label=f"clicks “{option.label}” again", right_after=True)]
@@ -260,7 +273,7 @@ def _find(message: Message, action: str, suffix: str | None = None) -> Choice | 
 
 
 # --- which question a message asks -------------------------------------------------------------------
-SURVEY_HEADING = re.compile(r"^(?P<title>.+), question (?P<number>\d+) of \d+:$", re.MULTILINE)
+SURVEY_HEADING = re.compile(r"^(?P<title>.+) \(question (?P<number>\d+) of \d+\)$", re.MULTILINE)
 
 
 def meant_for(message: Message, option: Choice | None) -> tuple[str | None, int | None, str | None]:
@@ -308,7 +321,7 @@ class Transcript:
         local = at.astimezone(self.tz)
         if local.date() != self._day:
             self._day = local.date()
-            self._emit(Line(f"\n── {local:%a %d %b %Y} ──", None))
+            self._emit(Line(f"\n── {local:%a} {local.day} {local:%b %Y} ──", None))
         self._emit(Line(f"{local:%H:%M} {text}", users, routine))
 
     def _emit(self, line: Line) -> None:
@@ -466,6 +479,9 @@ async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], group
                     typed.append(TypedAnswer(personas[user].address, now, flow, ref_id, subject))
                 for reply in core.handle(action.event):
                     transcript.bot_says(now, Recipient.person(personas[user].address), reply)
+                    if reply.intent == "which_question":
+                        plan(user, personas[user].which(reply, action.answering), follow_up=True, routine=False)
+                        continue
                     follow = personas[user].react(reply, follow_up=True, in_group=False)
                     plan(user, follow, follow_up=True, routine=reply.intent == "survey_question")
 

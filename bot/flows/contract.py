@@ -174,12 +174,23 @@ def accepts(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> bo
     return field_id is not None and bool(typed)
 
 
+def settled(ctx: FlowContext, who: Participant, prompt: Prompt) -> str | None:
+    """A late answer to a contract a buddy has already recorded."""
+    pair = ctx.session.get(Pair, prompt.ref_id)
+    contract = ctx.session.scalars(select(Contract).where(Contract.pair_id == pair.id)).first() if pair else None
+    if contract is None or contract.completed_at is None:
+        return None
+    by = ctx.session.get(Participant, contract.completed_by) if contract.completed_by else None
+    whom = "you" if by is not None and by.id == who.id else (by.person.name if by is not None else "your pair")
+    return f"Your pair contract is already recorded (by {whom}):\n{_summary(contract)}\n"
+
+
 def about(ctx: FlowContext, prompt: Prompt) -> str:
     pair = ctx.session.get(Pair, prompt.ref_id)
     field_id = _field_for(ctx, pair, prompt) if pair else None
     label = next((q[1] for q in QUESTIONS if q[0] == field_id), "")
-    short = label.split("?")[0]
-    return f"your pair contract (“{short}?”)" if short else "your pair contract"
+    short = label.split("?")[0].split(" (")[0]
+    return f"the contract question “{short}?”" if short else "your pair contract"
 
 
 def on_form(ctx: FlowContext, who: Participant, form_ref: str, answers) -> Message:

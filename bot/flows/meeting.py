@@ -17,7 +17,7 @@ from bot.flows import reflection
 from bot.flows.base import choice, choices_state, fill, split_value
 from bot.messages import Message
 from bot.models import Cohort, Meeting, Pair, PairMember, Participant
-from bot.slots import MIN_NOTICE, candidate_slots, format_slot
+from bot.slots import MIN_NOTICE, candidate_slots, format_day, format_slot
 
 FLOW = "meeting"
 MAX_ROUNDS = 3  # offers of slots before we ask the pair to arrange a time themselves
@@ -315,9 +315,13 @@ def _record_outcome(ctx: FlowContext, who: Participant, meeting: Meeting, outcom
         meeting.status = "held"
         pair.last_met_at = ctx.now
         for member in members:
+            # The date tells two pending reflections apart.
+            when = f" on {format_slot(meeting.agreed_at, _tz(member))}" if meeting.agreed_at else ""
+            day = f" of {format_day(meeting.agreed_at, _tz(member))}" if meeting.agreed_at else ""
             reflection.ask(ctx, member, meeting=meeting,
                            key=f"meeting:{meeting.id}:reflect:to:{member.id}",
-                           question=f"How did the {_what(meeting)} go? What did you notice or learn?")
+                           question=f"How did the {_what(meeting)}{when} go? What did you notice or learn?",
+                           about=f"your reflection on the {_what(meeting)}{day}")
         for other in others:
             ctx.send_to(other, Message(f"{who.person.name} told me your {_what(meeting)} happened. Well done!",
                                        intent="ack"), f"meeting:{meeting.id}:held:to:{other.id}", meeting.cohort_id)
@@ -345,6 +349,12 @@ def _awaits_outcome(meeting: Meeting) -> bool:
 def _round_after(meeting: Meeting) -> int:
     # A reschedule starts a fresh set of offers but keeps the count, so "None of these" still ends.
     return 2
+
+
+def settled(ctx: FlowContext, who: Participant, prompt) -> str | None:
+    """A late typed answer about a meeting the buddy has already answered for."""
+    meeting = ctx.session.get(Meeting, prompt.ref_id)
+    return _already(meeting, who).text if meeting is not None and meeting.kind != "group" else None
 
 
 def about(ctx: FlowContext, prompt) -> str:

@@ -46,6 +46,14 @@ def on_click(ctx: FlowContext, who: Participant, verb: str, value: str) -> Messa
     return Message(f"Noted for your pair: project stage '{LABELS[stage].lower()}'.", intent="ack")
 
 
+def settled(ctx: FlowContext, who: Participant, prompt) -> str | None:
+    """A late answer from one member after the other has said where the project is."""
+    project = ctx.session.scalars(select(Project).where(Project.pair_id == prompt.ref_id)).first()
+    if project is None:
+        return None
+    return f"Your pair's project stage is already noted: '{LABELS[project.stage].lower()}'."
+
+
 def about(ctx: FlowContext, prompt) -> str:
     return "where your improvement project has got to"
 

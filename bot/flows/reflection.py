@@ -13,7 +13,9 @@ PRIVACY = "Only you can see what you write."
 
 
 def ask(ctx: FlowContext, participant: Participant, *, key: str, question: str,
-        meeting: Meeting | None = None, step_id: str = "") -> None:
+        meeting: Meeting | None = None, step_id: str = "", about: str = "your reflection") -> None:
+    """`about` says which reflection this is, in a few words, should the person be asked which
+    question their words were for."""
     ref = meeting.id if meeting else 0
     options = (choice("Skip this one", FLOW, "skip", ref),)
     form = None
@@ -23,7 +25,7 @@ def ask(ctx: FlowContext, participant: Participant, *, key: str, question: str,
     prompt_text = f"{question}\n{PRIVACY} Reply with a few lines." if form is None else f"{question}\n{PRIVACY}"
     mode = {"mode": "form"} if form is not None else {}
     prompt = ctx.open_prompt(participant, FLOW, ref, step_id=step_id, free_text=True, choices=choices_state(options),
-                             about=_about_text(question), **mode)
+                             about=about, **mode)
     ctx.send_to(participant, Message(prompt_text, choices=options, form=form, intent="reflect"), key, asks=prompt)
 
 
@@ -31,7 +33,8 @@ def start(ctx: FlowContext, cohort: Cohort, participant: Participant, step: Step
     question = fill(step.text, first_name=participant.person.first_name, buddy_names=buddy_names(ctx, participant),
                     cohort=cohort.name, week=step.week)
     ask(ctx, participant, key=f"step:{cohort.id}:{step.step_id}:participant:{participant.id}",
-        question=question or "What have you learned so far?", step_id=step.step_id)
+        question=question or "What have you learned so far?", step_id=step.step_id,
+        about=f"your week {step.week} reflection")
     return 1
 
 
@@ -58,12 +61,6 @@ def accepts(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> bo
 
 def about(ctx: FlowContext, prompt: Prompt) -> str:
     return prompt.state.get("about") or "your reflection"
-
-
-def _about_text(question: str) -> str:
-    first = question.split("?")[0].split("\n")[0].strip()
-    short = first if len(first) <= 50 else first[:49] + "…"
-    return f"your reflection (“{short}{'?' if '?' in question else ''}”)"
 
 
 def on_form(ctx: FlowContext, who: Participant, form_ref: str, answers) -> Message:

@@ -27,6 +27,7 @@ def upgrade() -> None:
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('taken_for', sa.String(length=200), nullable=False),
+    sa.Column('prompt_id', sa.Integer(), nullable=True),
     sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_typed_notes_person_id_people')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_typed_notes'))
