@@ -87,9 +87,10 @@ def _short(text: str) -> bool:
 
 def _fits(ctx: FlowContext, prompt: Prompt, text: str, in_focus: bool) -> bool:
     if not in_focus and not _takes_text(prompt):
-        # Buttons out of focus take only their own label typed in full ("Spotted one"), never "2".
+        # Buttons out of focus take their own label typed in full ("Spotted one"); a bare "2" could
+        # be for them too, but `route` then asks rather than take it.
         picked = match_choice(prompt, text)
-        return picked is not None and not _short(text) and cleaned(text) == picked.label.lower()
+        return picked is not None and (_short(text) or cleaned(text) == picked.label.lower())
     if match_choice(prompt, text) is not None:
         return True
     module = FLOWS.get(prompt.flow)
@@ -151,11 +152,11 @@ def route(ctx: FlowContext, person: Person, text: str, help_text: str) -> Messag
         # Several questions could take it, or a bare "2" or "yes" would answer one not in focus.
         return _ask_which(ctx, person, text, fitting)
     _keep(ctx, person, text)
+    settled = None if _short(text) else _settled_reply(ctx, person)
+    if settled is not None:
+        return settled  # words for a question a buddy has since settled, not for the one in focus
     if focus is not None:
         return answer(ctx, focus, text)  # the flow says what it expected and asks again
-    settled = _settled_reply(ctx, person)
-    if settled is not None:
-        return settled
     return Message(f"I'm not waiting for an answer from you just now, but I've kept what you wrote.\n{help_text}",
                    intent="help")
 

@@ -61,9 +61,8 @@ class Integrity:
     nudges_sent: int = 0
     nudges_deserved: int = 0
     sent_after_event: int = 0  # a workshop invitation after the workshop began, a booking after its slot
-    # Over an hour between being written and being sent. The outbox's claim overwrites available_at
-    # with the lease's end, so the due time read is created_at: right while no flow writes a
-    # delivery for later (none does today).
+    # Over an hour between when it was due (due_at: now, or the end of the recipient's quiet hours)
+    # and when it was sent.
     sent_long_after_due: int = 0
 
     def lines(self) -> list[str]:
@@ -103,7 +102,7 @@ def check(session: Session, cohort_id: int, typed: Iterable[TypedAnswer] = (), m
         clashing_bookings=_clashes(session, meetings, meeting_minutes, workshop_minutes),
         nudges_sent=nudges, nudges_deserved=deserved,
         sent_after_event=_after_event(meetings, deliveries),
-        sent_long_after_due=sum(1 for d in deliveries if d.sent_at - d.created_at > LONG_AFTER_DUE),
+        sent_long_after_due=sum(1 for d in deliveries if d.sent_at - (d.due_at or d.created_at) > LONG_AFTER_DUE),
     )
 
 
@@ -117,12 +116,19 @@ def subject_of(prompt: Prompt) -> str:
 
 
 def _typed_outcomes(session: Session, cohort_id: int, typed: list[TypedAnswer]) -> tuple[int, int, int]:
+    outcomes = [outcome for _answer, outcome, _where in typed_outcomes(session, cohort_id, typed)]
+    return outcomes.count("misrouted"), outcomes.count("lost"), outcomes.count("kept")
+
+
+def typed_outcomes(session: Session, cohort_id: int, typed: list[TypedAnswer]):
+    """Each typed answer with what became of it: "fine", "misrouted", "lost" or "kept", and the
+    questions it touched (what a test prints when an answer went astray)."""
     """Each typed answer is handled in one unit of work at its own instant, so the prompts of that
     person closed at that instant are the ones it answered (or re-asked). Text the bot kept (a
     `TypedNote`: it asked "which question?", or the question had been settled) is followed to the
     question it was finally taken for."""
     if not typed:
-        return 0, 0, 0
+        return []
     participants = _participants_by_address(session, cohort_id)
     touched: dict[tuple[int, datetime], list[Prompt]] = defaultdict(list)
     prompts: dict[int, Prompt] = {}
@@ -134,24 +140,28 @@ def _typed_outcomes(session: Session, cohort_id: int, typed: list[TypedAnswer]) 
                                      .where(Participant.cohort_id == cohort_id)).all())
     notes = {(n.person_id, n.received_at): n for n in session.scalars(
         select(TypedNote).where(TypedNote.person_id.in_(list(person_of.values()))))}
-    misrouted = lost = kept = 0
+    found = []
     for answer in typed:
         participant = participants.get(answer.who)
         closed = touched.get((participant, as_utc(answer.at)), []) if participant else []
         note = notes.get((person_of.get(participant), as_utc(answer.at)))
+        where = [f"{p.flow}:{p.ref_id}:{subject_of(p)}" for p in closed]
         if answer.flow is None:
-            misrouted += bool(closed)
+            outcome = "misrouted" if closed else "fine"
         elif any(_meant(answer, prompt) for prompt in closed):
-            continue
+            outcome = "fine"
         elif note is not None and note.status == "taken" and note.prompt_id in prompts:
-            misrouted += not _meant(answer, prompts[note.prompt_id])
+            taken = prompts[note.prompt_id]
+            where = [f"{taken.flow}:{taken.ref_id}:{subject_of(taken)} (asked which)"]
+            outcome = "fine" if _meant(answer, taken) else "misrouted"
         elif closed:
-            misrouted += 1
+            outcome = "misrouted"
         elif note is not None and note.status == "kept":
-            kept += 1
+            outcome = "kept"
         else:
-            lost += 1
-    return misrouted, lost, kept
+            outcome = "lost" if note is None or note.status != "asked" else "lost (asked which, never answered)"
+        found.append((answer, outcome, where))
+    return found
 
 
 def _meant(answer: TypedAnswer, prompt: Prompt) -> bool:

@@ -337,7 +337,9 @@ class Delivery(Base):
     # pending | sending | sent | failed | unreachable
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    available_at: Mapped[datetime]
+    available_at: Mapped[datetime]  # when it may next be tried (a claim moves it to the lease's end)
+    # When it was meant to go: now, or later for a message held for the recipient's daytime.
+    due_at: Mapped[Optional[datetime]]
     created_at: Mapped[datetime]
     sent_at: Mapped[Optional[datetime]]
     last_error: Mapped[Optional[str]] = mapped_column(Text)

@@ -45,6 +45,7 @@ def record(session: Session, items: Iterable[Outgoing], now: datetime) -> int:
             "status": "pending",
             "attempts": 0,
             "available_at": item.available_at or now,
+            "due_at": item.available_at or now,
             "created_at": now,
         }
         for item in items

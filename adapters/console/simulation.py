@@ -11,6 +11,7 @@ The same seed gives the same transcript, and the run ends with integrity counts 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import heapq
 import random
 import re
@@ -59,6 +60,8 @@ REFLECTIONS = [
     "Shadowing the night shift showed me why escalation calls get missed.",
     "Good chat about how a business case actually gets approved.",
 ]
+SETTLES = {"contract_done": "contract", "project_done": "project", "buddy_booked": "meeting",
+           "shadowing_booked": "meeting"}
 GROUP_CHAT = [
     "Thanks both, looking forward to it!",
     "Sorry, running late from clinic, five minutes.",
@@ -89,6 +92,7 @@ class SimulatedPerson:
     profession: str = ""
     department: str = ""
     habits: Habits = Habits()
+    quiet_hours: str = ""  # their own, e.g. "08:00-16:00" for someone on nights; "" for the default
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ class Action:
     label: str = ""
     right_after: bool = False  # a second or two after the action before it (a double tap)
     answering: str = ""  # for typed text: the text of the message it answers
+    seen_at: datetime | None = None  # when the message it answers arrived
 
 
 @dataclass
@@ -133,13 +138,36 @@ class Persona:
     quiet: bool = False
     said_nonsense: bool = False
     seen: list[Message] = field(default_factory=list)  # earlier messages with buttons
+    latest: dict[str, datetime] = field(default_factory=dict)  # flow -> when its newest message came
+    done: set[tuple[str, int]] = field(default_factory=set)  # (flow, reference) they answered by a click
+
+    def saw(self, message: Message, at: datetime) -> None:
+        # A buddy's "recorded your pair contract" or "booked your buddy meeting" settles that
+        # question too: someone who has read it does not answer it any more.
+        flow = SETTLES.get(message.intent) or meant_for(message, None)[0]
+        if flow:
+            self.latest[flow] = at
+
+    def superseded(self, action: "Action") -> bool:
+        """Typed words for a question of which a newer copy has come since: in a chat one types
+        an answer to what one sees last, so this one is left (the newer message gets its own)."""
+        if not isinstance(action.event, Said) or not action.meant or not action.meant[0] or action.seen_at is None:
+            return False
+        if (action.meant[0], action.meant[1]) in self.done:
+            return True  # they have since answered it with a button (perhaps an old one: "Skip this one")
+        return self.latest.get(action.meant[0], action.seen_at) > action.seen_at
+
+    def clicked(self, event: Clicked) -> None:
+        flow, ref_id, _subject = meant_for(Message("", choices=(Choice("", event.action, event.value),)), None)
+        if flow and ref_id:
+            self.done.add((flow, ref_id))
 
     # --- what they answer ----------------------------------------------------------------------
     def react(self, message: Message, follow_up: bool, in_group: bool) -> list[Action]:
         habits = self.habits
         actions: list[Action] = []
         if in_group and habits.chats_in_group and self.rng.random() < habits.chats_in_group:
-            actions.append(Action(Said(self.address, self.rng.choice(GROUP_CHAT)), meant=(None, None, None),
+            actions.append(Action(Said(self.address, self.rng.choice(GROUP_CHAT), in_group=True), meant=(None, None, None),
                                   label="says in the group"))
         if habits.stale_buttons and self.seen and self.rng.random() < habits.stale_buttons:
             old = self.rng.choice(self.seen)
@@ -387,9 +415,13 @@ async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], group
                      seed: int = 0, start: date = DEFAULT_START, programme: Programme | None = None,
                      zone: str = "Europe/London", cohort_name: str = "Simulated cohort",
                      options: CoreOptions | None = None, on_line: Callable[[Line], None] | None = None,
-                     before_jump: Callable[[datetime, datetime], object] | None = None) -> SimulationResult:
+                     before_jump: Callable[[datetime, datetime], object] | None = None,
+                     coordinator: Sequence[tuple[timedelta, str]] = ()) -> SimulationResult:
     """Run `people`, paired as `groups` (indexes into `people`), through `programme` (the default)
     on a fresh database at `database_url` ("sqlite://" for a throwaway one), over `span()`.
+
+    `coordinator` holds commands typed at the console at times after the start of the run
+    (e.g. `(timedelta(weeks=6), "remove u03@sim.example")`), as a coordinator would mid-programme.
 
     `before_jump(now, next)` is awaited (if it returns an awaitable) before each jump of programme
     time, so a screen can pace itself."""
@@ -418,7 +450,8 @@ async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], group
                     address = Address(PLATFORM, WORKSPACE, user)
                     members.append(enrolment.enrol(session, cohort, org, enrolment.Enrolee(
                         address=address, name=who.name, role=who.role, profession=who.profession,
-                        department=who.department, site="City Hospital"), now))
+                        department=who.department, site="City Hospital", email=f"{user}@sim.example"), now))
+                    members[-1].person.quiet_hours = who.quiet_hours
                     names[user] = who.name
                     personas[user] = Persona(user, address, who.name, who.habits, random.Random(rng.random()), tz,
                                              quiet=who.habits.quiet_until_nudged)
@@ -448,6 +481,7 @@ async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], group
                 persona = personas[user]
                 at = clock.now()
                 for action in actions:
+                    action = dataclasses.replace(action, seen_at=clock.now())
                     at = at + timedelta(seconds=2) if action.right_after else persona.reply_at(clock.now(), follow_up)
                     while (user, at) in taken:
                         at += timedelta(seconds=2)
@@ -458,6 +492,8 @@ async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], group
             def received(recipient: Recipient, message: Message) -> None:
                 transcript.bot_says(clock.now(), recipient, message)
                 users = [m.user for m in recipient.members if m.user in personas]
+                for user in users:
+                    personas[user].saw(message, clock.now())
                 if message.intent == "enrol" and users:
                     user = users[0]
                     words = availability[user]
@@ -473,12 +509,17 @@ async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], group
 
             def act(user: str, action: Action, routine: bool) -> None:
                 now = clock.now()
+                if personas[user].superseded(action):
+                    return
+                if isinstance(action.event, Clicked):
+                    personas[user].clicked(action.event)
                 transcript.person_does(now, user, action.label, routine)
                 if isinstance(action.event, Said) and action.meant is not None:
                     flow, ref_id, subject = action.meant
                     typed.append(TypedAnswer(personas[user].address, now, flow, ref_id, subject))
                 for reply in core.handle(action.event):
                     transcript.bot_says(now, Recipient.person(personas[user].address), reply)
+                    personas[user].saw(reply, now)
                     if reply.intent == "which_question":
                         plan(user, personas[user].which(reply, action.answering), follow_up=True, routine=False)
                         continue
@@ -490,6 +531,7 @@ async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], group
                     return session.scalar(select(func.min(Delivery.available_at)).where(
                         Delivery.platform == PLATFORM, Delivery.status.in_(("pending", "sending"))))
 
+            commands = sorted((origin + offset, words) for offset, words in coordinator)
             timeline.start()
             try:
                 changed = True  # whether jobs or deliveries may have changed since they were last read
@@ -511,11 +553,18 @@ async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], group
                             _at, _n, user, action, routine = heapq.heappop(planned)
                             act(user, action, routine)
                             progressed += 1
+                        while commands and commands[0][0] <= clock.now():
+                            _at, words = commands.pop(0)
+                            reply = core.operate(words)
+                            transcript.person_does(clock.now(), "coordinator", f"types “{words}”", False)
+                            transcript.bot_says(clock.now(), Recipient.person(Address(PLATFORM, WORKSPACE,
+                                                                                      "coordinator")), reply)
+                            progressed += 1
                         changed = bool(progressed)
                         if not progressed:
                             break  # and jobs_at, deliveries_at are the next ones due
-                    upcoming = [t for t in (jobs_at, deliveries_at, planned[0][0] if planned else None)
-                                if t is not None]
+                    upcoming = [t for t in (jobs_at, deliveries_at, planned[0][0] if planned else None,
+                                            commands[0][0] if commands else None) if t is not None]
                     following = min(upcoming, default=None)
                     if following is None or following > end:
                         break

@@ -8,7 +8,7 @@ from bot import reach
 from bot.context import FlowContext, active_members, names
 from bot.flows.base import StepInfo, choice, choices_state, fill
 from bot.messages import Message
-from bot.models import Cohort, Pair, Participant, Project
+from bot.models import Cohort, Pair, Participant, Project, Prompt
 
 FLOW = "project"
 STAGES = ("none", "identified", "planned", "tested", "presented")
@@ -42,7 +42,15 @@ def on_click(ctx: FlowContext, who: Participant, verb: str, value: str) -> Messa
         ctx.session.add(project)
     else:
         project.stage, project.updated_at = stage, ctx.now
+    # The others' copies of the question close with it, so tell them, as a contract does.
+    asked = set(ctx.session.scalars(select(Prompt.participant_id).where(
+        Prompt.flow == FLOW, Prompt.ref_id == pair.id, Prompt.status == "open")))
     ctx.close_prompts(FLOW, pair.id, status="answered")
+    for other in active_members(pair):
+        if other.id != who.id and other.id in asked:
+            ctx.send_to(other, Message(f"{who.person.name} noted where your improvement project has got to: "
+                                       f"'{LABELS[stage].lower()}'.", intent="project_done"),
+                        f"project:{pair.id}:{stage}:{ctx.now:%Y%m%d%H%M}:to:{other.id}")
     return Message(f"Noted for your pair: project stage '{LABELS[stage].lower()}'.", intent="ack")
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from bot.context import FlowContext, active_members, names
 from bot.flows.base import choice
@@ -63,12 +63,16 @@ def quiet_pairs(ctx: FlowContext, cohort: Cohort) -> list[Quiet]:
     if not pairs:
         return []
     ids = [p.id for p in pairs]
+    # Their last meeting: one held, or one booked whose time has come and that nobody has said
+    # did not happen (an unanswered "did you meet?" is not a quiet pair).
+    took_place = or_(Meeting.status == "held",
+                     and_(Meeting.status.in_(("agreed", "lapsed")), Meeting.outcome_at.is_(None)))
     held = dict(ctx.session.execute(
         select(Meeting.pair_id, func.max(Meeting.agreed_at)).where(
-            Meeting.pair_id.in_(ids), Meeting.status == "held", Meeting.kind != "group").group_by(Meeting.pair_id)).all())
+            Meeting.pair_id.in_(ids), took_place, Meeting.kind != "group", Meeting.agreed_at <= ctx.now)
+        .group_by(Meeting.pair_id)).all())
     booked = set(ctx.session.scalars(select(Meeting.pair_id).where(
-        Meeting.pair_id.in_(ids), Meeting.status.in_(("agreed", "lapsed")), Meeting.outcome_at.is_(None),
-        Meeting.agreed_at > ctx.now - timedelta(days=1))))
+        Meeting.pair_id.in_(ids), Meeting.status == "agreed", Meeting.agreed_at > ctx.now)))
     frequency = dict(ctx.session.execute(select(Contract.pair_id, Contract.frequency)
                                          .where(Contract.pair_id.in_(ids))).all())
     found = []

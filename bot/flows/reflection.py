@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.capabilities import FORMS
 from bot.context import FlowContext
 from bot.flows.base import StepInfo, buddy_names, choice, choices_state, fill
-from bot.messages import Field, Form, Message
+from bot.messages import Choice, Field, Form, Message
 from bot.models import Cohort, Meeting, Participant, Prompt, Reflection
 
 FLOW = "reflection"
@@ -52,11 +54,16 @@ def _save(ctx: FlowContext, who: Participant, prompt: Prompt | None, ref: int, t
 def on_text(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> Message:
     if text.strip().lower() == "skip":
         return on_click(ctx, who, "skip", str(prompt.ref_id or 0))
+    if not accepts(ctx, who, prompt, text):
+        return Message(f"Was “{text.strip()}” meant as your reflection? A reflection is a few words or lines "
+                       f"about what you noticed; write them, or choose 'Skip this one'.",
+                       choices=tuple(Choice(**c) for c in prompt.state.get("choices", [])), intent="reask")
     return _save(ctx, who, prompt, prompt.ref_id or 0, text)
 
 
 def accepts(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> bool:
-    return bool(text.strip())
+    # "4" or "yes" is an answer to a button somewhere, not a reflection.
+    return bool(text.strip()) and not re.fullmatch(r"(?i)\s*(?:\d{1,2}|y|n|yes|no|maybe|ok)[.!]?\s*", text)
 
 
 def about(ctx: FlowContext, prompt: Prompt) -> str:

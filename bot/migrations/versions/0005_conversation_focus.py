@@ -47,12 +47,16 @@ def upgrade() -> None:
     for table in ('organisations', 'people'):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column('quiet_hours', sa.String(length=20), nullable=False, server_default=''))
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('due_at', sa.DateTime(timezone=True), nullable=True))
     op.create_index('uq_meetings_live_arrangement', 'meetings', ['pair_id', 'kind', 'direction'], unique=True,
                     sqlite_where=LIVE, postgresql_where=LIVE)
 
 
 def downgrade() -> None:
     op.drop_index('uq_meetings_live_arrangement', table_name='meetings')
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.drop_column('due_at')
     for table in ('organisations', 'people'):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column('quiet_hours')
