@@ -198,9 +198,9 @@ class Pairbot:
         with self.unit() as ctx:
             org = enrolment.organisation(ctx.session, platform, workspace, name, ctx.now)
             for role, people in (("coordinator", coordinators), ("facilitator", facilitators)):
-                for profile in people:
-                    who = enrolment.person(ctx.session, org, profile.address, profile.name, ctx.now, profile.email,
-                                           profile.timezone)
+                for named in people:
+                    who = enrolment.person(ctx.session, org, named.address, named.name, ctx.now, named.email,
+                                           named.timezone)
                     _grant_at_install(ctx, org, who, role)
 
     def arrived(self, profile: Profile, organisation_name: str, coordinators: frozenset[str] = frozenset(),

@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 
+from sqlalchemy import select
+
 from bot import outbox
+from bot.models import Delivery, Person
 from bot.programme import default_programme
 from harness import START, TZ
+from scheduler.delivery import TO_CONFIRM
 
 
 class LoopbackBot:
@@ -66,3 +70,15 @@ def scenario_runner(start_bot, stop_bot):
         in_tmp_path.__name__ = scenario.__name__
         return in_tmp_path
     return run
+
+
+def reachable(bot, user: str) -> bool:
+    with bot.db.session() as s:
+        return s.scalars(select(Person.reachable).where(Person.user_id == user)).one()
+
+
+def held_to_confirm(bot) -> int:
+    """Deliveries the platform refused as gone once, waiting to ask again."""
+    with bot.db.session() as s:
+        return sum(1 for d in s.scalars(select(Delivery).where(Delivery.status == "pending"))
+                   if (d.last_error or "").startswith(TO_CONFIRM))

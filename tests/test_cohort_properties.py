@@ -3,7 +3,7 @@ like people: late, typing instead of clicking, tapping twice, tapping old button
 questions, talking in the pair's chat; pairs, trios and fours, a quiet pair, a night worker and a
 leaver. After each run the invariants hold, counted from the database.
 
-Each run takes several seconds, so CI runs a handful of cohorts (PAIRBOT_SIM_EXAMPLES, default 6);
+Each run takes several seconds, so CI runs a handful of cohorts (PAIRBOT_SIM_EXAMPLES, default 5);
 run hundreds by hand with `PAIRBOT_SIM_EXAMPLES=300 pytest tests/test_cohort_properties.py`."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bot.messages import Message, Recipient
 from bot.models import Delivery, Meeting, Reflection, SurveyResponse
 from test_every_message import Seen
 
-EXAMPLES = int(os.environ.get("PAIRBOT_SIM_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("PAIRBOT_SIM_EXAMPLES", "5"))
 # What only its author may see: never sent to a group conversation.
 PRIVATE_INTENTS = {"reflect", "survey_question", "survey_reminder", "pre_survey", "post_survey", "pulse",
                    "fit_check", "follow_up", "answers"}

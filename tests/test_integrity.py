@@ -7,9 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from bot import enrolment, integrity, outbox
-from bot.clock import ManualClock
-from bot.core import Pairbot
-from bot.events import Address, Said
+from bot.events import Address
 from bot.integrity import TypedAnswer
 from bot.messages import Choice, Message, Recipient
 from bot.models import Delivery, Meeting, Participant, Rsvp

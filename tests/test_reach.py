@@ -10,25 +10,13 @@ from sqlalchemy import select
 
 import slack_harness
 import teams_harness
-from bot.models import Delivery, Person
-from loopback_bot import scenario_runner
-from scheduler.delivery import TO_CONFIRM
+from bot.models import Delivery
+from loopback_bot import held_to_confirm, reachable, scenario_runner
 from teams_harness import personal
 
 slack_scenario = scenario_runner(slack_harness.start_bot, slack_harness.stop_bot)
 teams_scenario = scenario_runner(teams_harness.start_bot, teams_harness.stop_bot)
 GROUP_CHAT = "19:pairchat@thread.v2"
-
-
-def reachable(bot, user: str) -> bool:
-    with bot.db.session() as s:
-        return s.scalars(select(Person.reachable).where(Person.user_id == user)).one()
-
-
-def held_to_confirm(bot) -> int:
-    with bot.db.session() as s:
-        return sum(1 for d in s.scalars(select(Delivery).where(Delivery.status == "pending"))
-                   if (d.last_error or "").startswith(TO_CONFIRM))
 
 
 async def slack_pair(bot) -> int:

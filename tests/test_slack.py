@@ -11,24 +11,12 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.models import AuditEntry, Delivery, Meeting, Participant, Person, ProcessedEvent, Reflection, SurveyResponse
-from loopback_bot import scenario_runner
-from scheduler.delivery import TO_CONFIRM
+from loopback_bot import held_to_confirm, reachable, scenario_runner
 from slack_harness import sign, start_bot, stop_bot
 
 
 run = scenario_runner(start_bot, stop_bot)
 
-
-def reachable(bot, user: str) -> bool:
-    with bot.db.session() as s:
-        return s.scalars(select(Person.reachable).where(Person.user_id == user)).one()
-
-
-def held_to_confirm(bot) -> int:
-    """Deliveries the platform refused as gone once, waiting to ask again."""
-    with bot.db.session() as s:
-        return sum(1 for d in s.scalars(select(Delivery).where(Delivery.status == "pending"))
-                   if (d.last_error or "").startswith(TO_CONFIRM))
 
 
 async def enrol_pair(bot) -> int:
