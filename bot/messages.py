@@ -65,6 +65,9 @@ class Message:
     links: tuple[Link, ...] = ()
     intent: str = ""
     document: Document | None = None
+    # The outbox key of an earlier message to the same recipient that this one redraws (its
+    # buttons replaced by what happened); a platform that cannot redraw sends it as a new message.
+    replaces: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,6 +91,7 @@ class Message:
             links=tuple(Link(**link) for link in data.get("links", ())),
             intent=data.get("intent", ""),
             document=Document(**data["document"]) if data.get("document") else None,
+            replaces=data.get("replaces", ""),
         )
 
 

@@ -143,3 +143,13 @@ def pending_count(session: Session, platform: str | None = None) -> int:
     if platform:
         query = query.where(Delivery.platform == platform)
     return session.scalar(query) or 0
+
+
+def sent_refs(session: Session, keys: list[str]) -> dict[str, str]:
+    """The platform refs of sent deliveries, by key (for messages that redraw them)."""
+    if not keys:
+        return {}
+    rows = session.execute(select(Delivery.idempotency_key, Delivery.platform_ref).where(
+        Delivery.idempotency_key.in_(sorted(set(keys))), Delivery.status == "sent",
+        Delivery.platform_ref.is_not(None)))
+    return {key: ref for key, ref in rows}

@@ -52,3 +52,6 @@ class Sender(Protocol):
         ...
 
     seconds_between_sends: float
+
+    # Optional: `async def update(recipient, ref, message) -> Sent` redraws a message sent earlier
+    # (`ref` from its Sent) for a message with `replaces`; without it the worker sends it anew.

@@ -40,9 +40,11 @@ class DeliveryWorker:
         self._next_send: dict[str, float] = {}
         self.sent = 0
 
-    def _claim(self) -> list[outbox.ClaimedDelivery]:
+    def _claim(self) -> tuple[list[outbox.ClaimedDelivery], dict[str, str]]:
+        """Due deliveries, and the platform refs of the messages any of them redraw."""
         with self.core.db.session() as session:
-            return outbox.claim(session, self.sender.platform, self.core.clock.now(), self.batch_size)
+            batch = outbox.claim(session, self.sender.platform, self.core.clock.now(), self.batch_size)
+            return batch, outbox.sent_refs(session, [d.message.replaces for d in batch if d.message.replaces])
 
     def _programme_span(self, wall_seconds: float) -> timedelta:
         # Retry-After is wall-clock time; the outbox runs on programme time (faster in the demo).
@@ -51,14 +53,18 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         """Send one batch of due deliveries; returns how many were handled."""
-        batch = await asyncio.to_thread(self._claim)
+        batch, refs = await asyncio.to_thread(self._claim)
         sent: dict[int, str] = {}
         retries: list[tuple[int, str, float]] = []
         finals: list[tuple[int | None, str, str, object]] = []
         for delivery in batch:
             await self._pace(delivery)
             try:
-                result = await self.sender.send(delivery.recipient, delivery.message, delivery.key)
+                redraws = refs.get(delivery.message.replaces) if delivery.message.replaces else None
+                if redraws and hasattr(self.sender, "update"):
+                    result = await self.sender.update(delivery.recipient, redraws, delivery.message)
+                else:
+                    result = await self.sender.send(delivery.recipient, delivery.message, delivery.key)
                 sent[delivery.id] = result.ref
                 for member in result.unreachable:
                     finals.append((None, "unreachable", "not reachable in the group conversation",

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.events import Clicked
-from bot.models import Meeting, Pair
+from bot.models import Delivery, Meeting, Pair
 from harness import make_harness
 
 
@@ -43,13 +43,24 @@ def test_suggest_times_from_both_members_reuses_one_proposal_and_books_once(h):
         pair_id = s.scalars(select(Pair.id)).one()
     # Both members tap "Suggest times" (after a nudge), each on their own device.
     ben_offer = h.core.handle(Clicked(h.users["ben"], "meeting:propose", str(pair_id)))[0]
-    asha_offer = h.core.handle(Clicked(h.users["asha"], "meeting:propose", str(pair_id)))[0]
-    assert len(_live(h)) == 1 and _slots(ben_offer) and _slots(asha_offer)
+    assert h.core.handle(Clicked(h.users["asha"], "meeting:propose", str(pair_id)))[0].text == \
+        "I've sent you some times to choose from."
+    h.deliver()
+    asha_offer = h.last("asha")
+    # One arrangement, the same times to both.
+    assert len(_live(h)) == 1 and [c.label for c in _slots(ben_offer)] == [c.label for c in _slots(asha_offer)]
     booked = h.click("asha", _slots(asha_offer)[0].label, asha_offer)
     assert booked[0].text.startswith("Booked:")
     # Ben's older offer is stale: his tap says what is actually booked, and books nothing else.
-    stale = h.click("ben", _slots(ben_offer)[1].label, ben_offer)
     when = booked[0].text.split("Booked: ")[1].split(".")[0]
+    # Ben's offer from the step is redrawn with the booking.
+    redraw = next(m for m in h.inbox("ben") if m.replaces)
+    with h.db.session() as s:
+        offer_key = s.scalars(select(Delivery.idempotency_key).where(Delivery.intent == "propose_buddy")
+                              .order_by(Delivery.id)).first()
+    assert redraw.replaces == offer_key
+    assert redraw.text == f"✓ Dr Asha Patel booked this buddy meeting for {when}."
+    stale = h.click("ben", _slots(ben_offer)[1].label, ben_offer)
     assert when in stale[0].text and stale[0].intent == "already"
     agreed = [m for m in _live(h) if m.status == "agreed"]
     assert len(agreed) == 1 and len(_live(h)) == 1

@@ -366,3 +366,32 @@ def test_a_typed_2_that_could_answer_two_questions_gets_which_question_buttons(t
         assert len(answers) == 1 and answers[0][1] == 2
 
     scenario(tmp_path)
+
+
+def test_when_one_member_books_the_others_offer_of_the_same_times_shows_the_booking(tmp_path):
+    @run
+    async def scenario(bot):
+        cohort = await enrol_pair(bot)
+        bot.run_step(cohort, "buddy-meeting-1")  # Ben gets the times
+        await bot.settle()
+        ben_offer = bot.last("U0BEN")
+        await bot.command("U0RITA", "nudge <@U0ASHA|asha>")
+        await bot.settle()
+        nudge = bot.last("U0ASHA")
+        await bot.click("U0ASHA", nudge, "Suggest times")  # Asha gets the same times
+        await bot.until(lambda: any(b["type"] == "actions" and "Which time" in bot.last("U0ASHA")["text"]
+                                    for b in bot.last("U0ASHA")["blocks"]))
+        asha_offer = bot.last("U0ASHA")
+        slot = [e["text"]["text"] for b in asha_offer["blocks"] if b["type"] == "actions" for e in b["elements"]][0]
+        await bot.click("U0ASHA", asha_offer, slot)
+        await bot.settle()
+        await bot.until(lambda: "booked this buddy meeting" in next(
+            m for m in bot.messages_in(ben_offer["channel"]) if m["ts"] == ben_offer["ts"])["text"])
+        redrawn = next(m for m in bot.messages_in(ben_offer["channel"]) if m["ts"] == ben_offer["ts"])
+        assert redrawn["text"] == f"✓ Dr Asha Patel booked this buddy meeting for {slot}."
+        assert not any(b["type"] == "actions" for b in redrawn.get("blocks", []))
+        assert bot.fake.calls_to("chat.update")
+        with bot.db.session() as s:
+            assert [m.status for m in s.scalars(select(Meeting))] == ["agreed"]
+
+    scenario(tmp_path)

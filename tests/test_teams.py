@@ -417,3 +417,32 @@ def test_typing_2_with_a_survey_card_and_an_rsvp_card_open_asks_which_question(t
             assert [r.value for r in s.scalars(select(SurveyResponse))] == [2]
 
     which(tmp_path)
+
+
+def test_when_one_member_books_the_others_card_of_the_same_times_shows_the_booking(tmp_path):
+    @scenario
+    async def shared(bot):
+        cohort = bot.enrol_pair()
+        for user in ("29:rita", "29:asha", "29:ben"):
+            await bot.install(user)
+        bot.run_step(cohort, "buddy-meeting-1")  # Ben gets the times
+        await bot.settle()
+        ben_offer_id, _ben_offer = bot.last_card("29:ben")
+        await bot.say("29:rita", "nudge asha@trust.example")
+        await bot.settle()
+        nudge_id, nudge = bot.last_card("29:asha")
+        assert await bot.submit("29:asha", nudge_id, submit_data(nudge, "Suggest times")) == 201
+        await bot.settle()
+        offer_id, offer = bot.last_card("29:asha")
+        first = next(a for a in offer["actions"] if a["type"] == "Action.Submit")
+        assert await bot.submit("29:asha", offer_id, first["data"]) == 201
+        await bot.settle()
+        redraws = [s for s in bot.connector.to(personal("29:ben")) if s.method == "PUT"]
+        assert redraws and redraws[-1].activity_id == ben_offer_id
+        card = redraws[-1].activity["attachments"][0]["content"]
+        assert "actions" not in card or not card["actions"]
+        assert card["body"][0]["text"] == f"✓ Dr Asha Patel booked this buddy meeting for {first['title']}."
+        with bot.db.session() as s:
+            assert [m.status for m in s.scalars(select(Meeting))] == ["agreed"]
+
+    shared(tmp_path)

@@ -53,6 +53,21 @@ class SlackSender:
     async def client(self, team_id: str) -> AsyncWebClient:
         return AsyncWebClient(token=await self.tokens.token_for(team_id), base_url=self.api_url, session=self.session)
 
+    async def update(self, recipient: Recipient, ref: str, message: Message) -> Sent:
+        """Redraw a message sent earlier (chat.update); if Slack cannot, send it as a new one."""
+        channel, _, ts = ref.partition(":")
+        try:
+            client = await self.client(recipient.members[0].workspace)
+            await client.chat_update(channel=channel, ts=ts, **message_payload(message))
+            return Sent(ref=ref)
+        except NotInstalled as missing:
+            raise RetryLater(str(missing), after_seconds=BUSY_RETRY_SECONDS * 10) from None
+        except SlackApiError as failure:
+            error = _error(failure)
+            self._raise_if_busy(failure, error)
+            log.info("could not redraw a message (%s); sending it anew", error)
+            return await self.send(recipient, message)
+
     async def send(self, recipient: Recipient, message: Message, key: str = "") -> Sent:
         team = recipient.members[0].workspace
         try:

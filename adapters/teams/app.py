@@ -407,6 +407,36 @@ class TeamsSender:
             raise Unreachable("nobody in this group chat can be reached", tuple(gone))
         return Sent(ref=refs[0], unreachable=tuple(gone))
 
+    async def update(self, recipient: Recipient, ref: str, message: Message) -> Sent:
+        """Redraw a card sent earlier (update_activity); if Teams cannot, send it as a new one."""
+        reference = await asyncio.to_thread(conversations.reference_for, self.core.db, recipient.members)
+        _conversation, _, activity_id = ref.rpartition(":")
+        if reference is None or not activity_id:
+            return await self.send(recipient, message)
+        failed: list[Exception] = []
+
+        async def redraw(turn_context: TurnContext) -> None:
+            try:
+                activity = _activity(message)
+                activity.id = activity_id
+                await turn_context.update_activity(activity)
+            except Exception as failure:  # classified below
+                failed.append(failure)
+
+        await self._pace_app()
+        try:
+            await self.adapter.continue_conversation(ConversationReference().deserialize(reference), redraw,
+                                                     self.app_id)
+        except Exception as failure:
+            failed.append(failure)
+        if failed:
+            problem = _classify(failed[0])
+            if isinstance(problem, RetryLater):
+                raise problem from None
+            log.info("could not redraw a card (%s); sending it anew", failed[0])
+            return await self.send(recipient, message)
+        return Sent(ref=ref)
+
     async def _send_to(self, reference: dict, message: Message, key: str) -> Sent:
         await self._pace_app()
         sent: dict[str, Any] = {}

@@ -80,7 +80,7 @@ def _offer(ctx: FlowContext, meeting: Meeting, proposer: Participant, slot_membe
                             exclude=set(previous), busy=busy)
     meeting.slots = [s.isoformat() for s in slots]
     tz = _tz(proposer)
-    key = f"meeting:{meeting.id}:offer:{round_number}"
+    key = f"meeting:{meeting.id}:offer:{round_number}:to:{proposer.id}"
     others = [m for m in active_members(_pair(ctx, meeting)) if m.id != proposer.id]
     if not slots or round_number > MAX_ROUNDS:
         meeting.status = "unscheduled"
@@ -94,18 +94,46 @@ def _offer(ctx: FlowContext, meeting: Meeting, proposer: Participant, slot_membe
             ctx.send_to(proposer, message, key, meeting.cohort_id)
         ctx.wake("meeting_check", meeting.id, ctx.now + UNSCHEDULED_CHECK_AFTER)
         return message
-    options = tuple(choice(format_slot(s, tz), FLOW, "slot", meeting.id, round_number, i)
-                    for i, s in enumerate(slots))
+    _redraw_offers(ctx, meeting, lambda _member: "These times were replaced by newer ones.", but_for=proposer.id)
+    return _put_offer(ctx, meeting, proposer, intro_text, round_number, via_outbox)
+
+
+def _put_offer(ctx: FlowContext, meeting: Meeting, member: Participant, intro_text: str, round_number: int,
+               via_outbox: bool) -> Message:
+    """The meeting's current slots as buttons, to one member; sent through the outbox, an offer can
+    be redrawn later (when the buddy books, or it lapses)."""
+    tz = _tz(member)
+    others = [m for m in active_members(_pair(ctx, meeting)) if m.id != member.id]
+    options = tuple(choice(format_slot(datetime.fromisoformat(s), tz), FLOW, "slot", meeting.id, round_number, i)
+                    for i, s in enumerate(meeting.slots))
     options += (choice("None of these", FLOW, "others", meeting.id, round_number),)
     told = reach.reachable(others)
     text = f"{intro_text}\nWhich time suits you for your {_what(meeting)} ({ctx.options.meeting_minutes} min)?" \
            + (f" I'll let {names(told)} know." if told else "") + reach.note_for(others)
     message = Message(text.strip(), choices=options, intent=f"propose_{meeting.kind}")
-    ctx.close_prompts(FLOW, meeting.id)
-    ctx.open_prompt(proposer, FLOW, meeting.id, stage="slot", round=round_number, choices=choices_state(options))
+    key = f"meeting:{meeting.id}:offer:{round_number}:to:{member.id}"
+    shown = {"offer_key": key} if via_outbox else {}
+    ctx.open_prompt(member, FLOW, meeting.id, stage="slot", round=round_number, choices=choices_state(options),
+                    **shown)
     if via_outbox:
-        ctx.send_to(proposer, message, key, meeting.cohort_id)
+        ctx.send_to(member, message, key, meeting.cohort_id)
     return message
+
+
+def _redraw_offers(ctx: FlowContext, meeting: Meeting, note, but_for: int | None = None) -> None:
+    """Offers of times still showing their buttons: redraw them with what happened (a stale tap
+    would only be told anyway), then close their questions."""
+    from bot.models import Prompt
+
+    for prompt in ctx.session.scalars(select(Prompt).where(
+            Prompt.flow == FLOW, Prompt.ref_id == meeting.id, Prompt.status == "open",
+            Prompt.participant_id != (but_for or 0))):
+        key = (prompt.state or {}).get("offer_key")
+        member = ctx.session.get(Participant, prompt.participant_id)
+        if key and member is not None:
+            ctx.send_to(member, Message(note(member), intent="offer_closed", replaces=key), f"{key}:closed",
+                        meeting.cohort_id)
+    ctx.close_prompts(FLOW, meeting.id)
 
 
 def _pair(ctx: FlowContext, meeting: Meeting) -> Pair:
@@ -123,7 +151,8 @@ def lapse(ctx: FlowContext, meeting: Meeting) -> None:
     A booked one can still be confirmed afterwards ("did you meet?" stays answerable)."""
     meeting.status = "lapsed"
     if meeting.agreed_at is None:
-        ctx.close_prompts(FLOW, meeting.id, status="closed")
+        _redraw_offers(ctx, meeting, lambda _member: f"These times are no longer open: a newer {_what(meeting)} "
+                                                     f"has taken their place.")
     ctx.session.flush()  # the unique index must see this before the next arrangement is inserted
 
 
@@ -185,6 +214,15 @@ def suggest_times(ctx: FlowContext, cohort: Cohort, pair: Pair, who: Participant
     live = live_arrangement(ctx, pair, "buddy")
     if live is not None and live.status == "agreed" and live.agreed_at and live.agreed_at > ctx.now:
         return _already(live, who)
+    if live is not None and live.status == "proposed" and live.slots and \
+            min(datetime.fromisoformat(s) for s in live.slots) > ctx.now + MIN_NOTICE / 2:
+        # The times already offered to the buddy, offered to this member too: whoever books first
+        # books for both, and the other's offer is redrawn with the booking.
+        round_number = max(max(_current_round(ctx, live, m) for m in members), 1)
+        if _current_round(ctx, live, who) == round_number:
+            return _put_offer(ctx, live, who, "These are the times I offered:", round_number, via_outbox=False)
+        _put_offer(ctx, live, who, "Let's get a meeting in the diary.", round_number, via_outbox=True)
+        return Message("I've sent you some times to choose from.", intent="ack")
     if live is not None:
         live.status = "proposed"
         live.proposer_id = who.id
@@ -253,7 +291,9 @@ def _take_slot(ctx: FlowContext, who: Participant, meeting: Meeting, round_numbe
                       f"Sorry, {format_slot(slot, tz)} has already passed.", round_number + 1)
     meeting.status = "agreed"
     meeting.agreed_at = slot
-    ctx.close_prompts(FLOW, meeting.id, status="answered")
+    ctx.close_prompts(FLOW, meeting.id, [who.id], status="answered")
+    _redraw_offers(ctx, meeting, lambda member: f"✓ {who.person.name} booked this {_what(meeting)} for "
+                                                f"{format_slot(slot, _tz(member))}.", but_for=who.id)
     others = [m for m in active_members(_pair(ctx, meeting)) if m.id != who.id]
     for other in others:
         when = format_slot(slot, _tz(other))
