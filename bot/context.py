@@ -168,7 +168,8 @@ class FlowContext:
         """An open question is answered or closed: the person's next waiting question may go out."""
         prompt.status = status
         prompt.answered_at = self.now
-        self.answered_participants.add(prompt.participant_id)
+        if prompt.asks_in_chat:  # only a chat question holds others back (bot/focus.py)
+            self.answered_participants.add(prompt.participant_id)
 
     # --- look-ups ----------------------------------------------------------------------------
     def staff(self, cohort: Cohort, role: str) -> list[Person]:

@@ -60,9 +60,7 @@ def cleaned(text: str) -> str:
 
 def is_chat_question(prompt: Prompt) -> bool:
     """A question answered by typing in the chat (not a button or a form)."""
-    if prompt.flow == "profile":
-        return True
-    return prompt.flow in ("survey", "contract", "reflection") and prompt.state.get("mode") != "form"
+    return prompt.asks_in_chat
 
 
 def match_choice(prompt: Prompt, text: str) -> Choice | None:

@@ -305,6 +305,13 @@ class Prompt(Base):
     # When the question was put to the person (a waiting one is asked later than it was created).
     asked_at: Mapped[Optional[datetime]]
 
+    @property
+    def asks_in_chat(self) -> bool:
+        """Answered by typing in the chat (not a button or a form): such questions wait their turn."""
+        if self.flow == "profile":
+            return True
+        return self.flow in ("survey", "contract", "reflection") and (self.state or {}).get("mode") != "form"
+
 
 class TypedNote(Base):
     """Something a person typed that answered no open question, or that could answer several
