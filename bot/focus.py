@@ -160,8 +160,8 @@ def route(ctx: FlowContext, person: Person, text: str, help_text: str) -> Messag
 
 
 def _settled_reply(ctx: FlowContext, person: Person) -> Message | None:
-    """Nothing is open, but a question was settled lately (a buddy recorded the contract, a survey
-    closed): say so, rather than that nothing was asked."""
+    """Nothing fits, but a question was settled lately (a buddy recorded the contract or noted the
+    project, a meeting was confirmed): say so, rather than re-ask something else or say nothing was asked."""
     recent = ctx.session.scalars(
         select(Prompt).join(Participant, Participant.id == Prompt.participant_id)
         .where(Participant.person_id == person.id, Prompt.status.in_(("answered", "closed")),
