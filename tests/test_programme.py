@@ -774,7 +774,7 @@ def test_programme_show_prints_each_workshop_date_time_and_place() -> None:
 
 
 def test_a_late_invitation_names_the_programme_workshop_time(sqlite_url) -> None:
-    from tests.harness import START as HARNESS_START, make_harness
+    from harness import START as HARNESS_START, make_harness
 
     h = make_harness(sqlite_url)
     launch = default_programme().step("launch-workshop")
