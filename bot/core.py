@@ -18,8 +18,7 @@ from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler, addre
 from bot.daytime import QuietHoursError, parse_quiet_hours
 from bot.db import Database, insert_for
 from bot.events import Address, Clicked, Command, InboundEvent, Joined, Profile, Said, Submitted, Upload
-from bot.flows import absence, digest, group_meeting, meeting, profile, quiet, survey
-from bot.flows.base import StepInfo
+from bot.flows import absence, digest, meeting, profile, quiet, survey
 from bot.messages import Message, Recipient
 from bot.models import AuditEntry, Cohort, Delivery, Organisation, Participant, Person, ProcessedEvent, Prompt, StepRun
 from bot.overview import Overview
@@ -152,12 +151,7 @@ class Pairbot:
                 ctx.session.add(run)
                 ctx.session.flush()
                 run.recipients = fan_out(ctx, cohort, step)
-                if step.intent == "group_meeting":
-                    # The "after the workshop" digest goes when the workshop is over, not with its invitation.
-                    held = group_meeting.meeting_for_step(ctx, cohort, StepInfo(
-                        cohort.id, step.id, step.intent, step.text, step.params, step.week))
-                    ctx.wake("workshop_digest", held.id, group_meeting.ends_at(held))
-                elif step.intent in digest.MILESTONES:
+                if step.intent in digest.MILESTONES:
                     digest.send(ctx, cohort, f"after {step.params.get('title') or step.intent.replace('_', ' ')} "
                                              f"(week {step.week})", f"digest:{cohort_id}:milestone:{step_id}")
                 log.info("cohort %s step %s (%s) reached %s", cohort_id, step_id, step.intent, run.recipients)

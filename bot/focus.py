@@ -258,15 +258,12 @@ def _hold(ctx: FlowContext) -> None:
     new_ids = {prompt.id for _item, prompt in asked}
     busy: dict[int, set[tuple[str, int | None]]] = {}
     for chunk in _chunks(sorted(set(person_of.values()))):
-        for row in ctx.session.execute(
-                select(Participant.person_id, Prompt.id, Prompt.flow, Prompt.ref_id, Prompt.state)
-                .join(Participant, Participant.id == Prompt.participant_id)
+        for person_id, other in ctx.session.execute(
+                select(Participant.person_id, Prompt).join(Participant, Participant.id == Prompt.participant_id)
                 .where(Participant.person_id.in_(chunk), Prompt.status == "open",
                        Prompt.asked_at > ctx.now - HOLD_AT_MOST)):
-            if row.id in new_ids or (row.flow != "profile" and (row.state or {}).get("mode") == "form") \
-                    or row.flow not in ("profile", "survey", "contract", "reflection"):
-                continue
-            busy.setdefault(row.person_id, set()).add((row.flow, row.ref_id))
+            if other.id not in new_ids and other.asks_in_chat:
+                busy.setdefault(person_id, set()).add((other.flow, other.ref_id))
     held = set()
     for item, prompt in asked:
         person_id = person_of[prompt.participant_id]

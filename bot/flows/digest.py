@@ -16,8 +16,9 @@ from bot.figures import DIRECTIONS, CohortFigures, cohort_figures, quiet_note
 from bot.messages import Message
 from bot.models import Cohort
 
-# Steps after which the facilitators hear how things stand (the workshops, the surveys at the ends).
-MILESTONES = ("group_meeting", "post_survey")
+# Steps after which the facilitators hear how things stand; a workshop's digest is a wake-up when it
+# ends (group_meeting.meeting_for_step asks for it).
+MILESTONES = ("post_survey",)
 QUIET_SHOWN = 5
 # A line longer than this wraps to more than three lines on a phone; lists of names stop short of
 # it and say how many more there are (status lists them all). A line that has nothing to say (no

@@ -54,6 +54,8 @@ def meeting_for_step(ctx: FlowContext, cohort: Cohort, step: StepInfo) -> Meetin
                           status="agreed", slots=[], created_at=ctx.now)
         ctx.session.add(meeting)
         ctx.session.flush()
+        # The "after the workshop" digest goes when it is over, not with its invitations.
+        ctx.wake("workshop_digest", meeting.id, ends_at(meeting))
     return meeting
 
 

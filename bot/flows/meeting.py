@@ -16,7 +16,7 @@ from bot.context import FlowContext, active_members, names
 from bot.flows import reflection
 from bot.flows.base import choice, choices_state, fill, split_value
 from bot.messages import Message
-from bot.models import Cohort, Meeting, Pair, PairMember, Participant
+from bot.models import Cohort, Meeting, Pair, PairMember, Participant, Prompt
 from bot.slots import MIN_NOTICE, candidate_slots, format_day, format_slot
 
 FLOW = "meeting"
@@ -79,8 +79,7 @@ def _offer(ctx: FlowContext, meeting: Meeting, proposer: Participant, slot_membe
     slots = candidate_slots([(m.availability or [], _tz(m)) for m in slot_members], earliest, duration,
                             exclude=set(previous), busy=busy)
     meeting.slots = [s.isoformat() for s in slots]
-    tz = _tz(proposer)
-    key = f"meeting:{meeting.id}:offer:{round_number}:to:{proposer.id}"
+    key = _offer_key(meeting, round_number, proposer)
     others = [m for m in active_members(_pair(ctx, meeting)) if m.id != proposer.id]
     if not slots or round_number > MAX_ROUNDS:
         meeting.status = "unscheduled"
@@ -111,7 +110,7 @@ def _put_offer(ctx: FlowContext, meeting: Meeting, member: Participant, intro_te
     text = f"{intro_text}\nWhich time suits you for your {_what(meeting)} ({ctx.options.meeting_minutes} min)?" \
            + (f" I'll let {names(told)} know." if told else "") + reach.note_for(others)
     message = Message(text.strip(), choices=options, intent=f"propose_{meeting.kind}")
-    key = f"meeting:{meeting.id}:offer:{round_number}:to:{member.id}"
+    key = _offer_key(meeting, round_number, member)
     shown = {"offer_key": key} if via_outbox else {}
     ctx.open_prompt(member, FLOW, meeting.id, stage="slot", round=round_number, choices=choices_state(options),
                     **shown)
@@ -120,11 +119,13 @@ def _put_offer(ctx: FlowContext, meeting: Meeting, member: Participant, intro_te
     return message
 
 
+def _offer_key(meeting: Meeting, round_number: int, member: Participant) -> str:
+    return f"meeting:{meeting.id}:offer:{round_number}:to:{member.id}"
+
+
 def _redraw_offers(ctx: FlowContext, meeting: Meeting, note, but_for: int | None = None) -> None:
     """Offers of times still showing their buttons: redraw them with what happened (a stale tap
     would only be told anyway), then close their questions."""
-    from bot.models import Prompt
-
     for prompt in ctx.session.scalars(select(Prompt).where(
             Prompt.flow == FLOW, Prompt.ref_id == meeting.id, Prompt.status == "open",
             Prompt.participant_id != (but_for or 0))):
@@ -190,7 +191,7 @@ def on_click(ctx: FlowContext, who: Participant, verb: str, value: str) -> Messa
         if meeting.status != "proposed" or int(round_number) != _current_round(ctx, meeting, who):
             return _already(meeting, who)
         pair = _pair(ctx, meeting)
-        slot_members = _slot_members(meeting, active_members(pair))
+        slot_members = active_members(pair)
         return _offer(ctx, meeting, who, slot_members, "No problem, here are some other times.",
                       int(round_number) + 1)
     if verb == "outcome":
@@ -235,8 +236,6 @@ def suggest_times(ctx: FlowContext, cohort: Cohort, pair: Pair, who: Participant
 
 
 def _next_round(ctx: FlowContext, meeting: Meeting) -> int:
-    from bot.models import Prompt
-
     rounds = [int(p.state.get("round", 0)) for p in ctx.session.scalars(
         select(Prompt).where(Prompt.flow == FLOW, Prompt.ref_id == meeting.id))]
     # A fresh set of offers keeps counting, so "None of these" still ends; past the limit, start again.
@@ -244,14 +243,7 @@ def _next_round(ctx: FlowContext, meeting: Meeting) -> int:
     return following if following <= MAX_ROUNDS else 1
 
 
-def _slot_members(meeting: Meeting, members: list[Participant]) -> list[Participant]:
-    # Shadowing too: the visitor must be free when the host works, so everyone's times count.
-    return members
-
-
 def _current_round(ctx: FlowContext, meeting: Meeting, who: Participant) -> int:
-    from bot.models import Prompt
-
     prompt = ctx.session.scalars(
         select(Prompt).where(Prompt.flow == FLOW, Prompt.ref_id == meeting.id, Prompt.status == "open",
                              Prompt.participant_id == who.id).order_by(Prompt.id.desc())
@@ -287,7 +279,7 @@ def _take_slot(ctx: FlowContext, who: Participant, meeting: Meeting, round_numbe
     if slot <= ctx.now:
         # Slots age while a message waits unanswered; offer fresh ones rather than book the past.
         pair = _pair(ctx, meeting)
-        return _offer(ctx, meeting, who, _slot_members(meeting, active_members(pair)),
+        return _offer(ctx, meeting, who, active_members(pair),
                       f"Sorry, {format_slot(slot, tz)} has already passed.", round_number + 1)
     meeting.status = "agreed"
     meeting.agreed_at = slot
@@ -374,7 +366,7 @@ def _record_outcome(ctx: FlowContext, who: Participant, meeting: Meeting, outcom
         return Message("Thanks for letting me know. Rotas get in the way; shall I find new times?",
                        choices=options, intent="ack")
     meeting.status = "proposed"
-    return _offer(ctx, meeting, who, _slot_members(meeting, members), "Let's find the new time.",
+    return _offer(ctx, meeting, who, members, "Let's find the new time.",
                   _round_after(meeting))
 
 
