@@ -20,6 +20,8 @@ from bot.config import Settings
 from bot.context import CoreOptions
 from bot.core import Pairbot
 from bot.db import Database, is_sqlite
+from bot.health import Health
+from bot.metrics import Metrics
 from scheduler.delivery import DeliveryWorker
 from scheduler.timeline import Timeline
 
@@ -43,6 +45,9 @@ class Running:
     _runner: web.AppRunner | None = None
     _socket_mode: object | None = None
     _closers: list = field(default_factory=list)
+    # What the long-running parts say about themselves (for /healthz) and their figures (/metrics).
+    health: Health = field(default_factory=Health)
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def close(self) -> None:
         self.stop.set()
