@@ -42,6 +42,10 @@ class Wakeup:
 
 
 class WakeupScheduler(Protocol):
+    """The timeline in this process, told of a unit's changes after it commits. Other processes
+    hear of them from the database (bot/timeline_changes.py); a replica that does not lead the
+    timeline ignores them."""
+
     def schedule(self, wakeup: Wakeup) -> None: ...
 
     def cohort_changed(self, cohort_id: int) -> None:

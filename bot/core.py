@@ -11,7 +11,7 @@ from typing import Iterator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot import commands, enrolment, focus, group_chat, overview, reach
+from bot import commands, enrolment, focus, group_chat, overview, reach, timeline_changes
 from bot.capabilities import Capabilities
 from bot.clock import Clock
 from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler, address_of
@@ -47,12 +47,14 @@ class Pairbot:
     # --- units of work ---------------------------------------------------------------------------
     @contextmanager
     def unit(self) -> Iterator[FlowContext]:
-        """One transaction: state changes and their deliveries commit together, then wake-ups go
-        to the timeline (after the commit, so SQLite's write lock is free for the job store)."""
+        """One transaction: state changes, their deliveries and the timeline changes they make
+        commit together (so the leading replica hears of them: bot/timeline_changes.py). A
+        timeline in this process is told at once, after the commit, so it reads committed rows."""
         with self.db.session() as session:
             ctx = FlowContext(session, self.clock.now(), self.capabilities, self.options)
             yield ctx
             ctx.flush()
+            timeline_changes.record(session, ctx.wakeups, ctx.cohorts_changed)
         if self.wakeups is not None:
             for wakeup in ctx.wakeups:
                 self.wakeups.schedule(wakeup)

@@ -373,6 +373,21 @@ class StepRun(Base):
     recipients: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class TimelineChange(Base):
+    """A change the running timeline must follow (a cohort started, paused, resumed or shifted; a
+    wake-up), written in the unit of work that made it. On SQLite the one server polls these rows;
+    on PostgreSQL the change is a NOTIFY instead and this table stays empty (bot/timeline_changes.py)."""
+
+    __tablename__ = "timeline_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cohort_id: Mapped[Optional[int]] = mapped_column(Integer)
+    job: Mapped[Optional[str]] = mapped_column(String(50))
+    ref_id: Mapped[Optional[int]] = mapped_column(Integer)
+    due_at: Mapped[Optional[datetime]]
+    created_at: Mapped[datetime]
+
+
 class AuditEntry(Base):
     __tablename__ = "audit_log"
 

@@ -1,6 +1,6 @@
 """APScheduler 3 on programme time, for simulations (the demo and whole-cohort tests).
 
-The Timeline arms its real jobs (ids, triggers, arguments) in its SQLAlchemyJobStore as usual, but
+The Timeline arms its real jobs (ids, triggers, arguments) in its MemoryJobStore as usual, but
 nothing fires by itself: the simulation calls `run_due()` when programme time has reached a job's run
 time and asks `next_run_time()` where to jump next. APScheduler's own loop reads the wall clock
 (`datetime.now()` in BaseScheduler and in IntervalTrigger's default start), so this scheduler fills in
