@@ -1,5 +1,6 @@
 """`pairbot serve`: one asyncio process with the web server (or Slack's Socket Mode), the
-APScheduler timeline and a delivery worker per enabled platform."""
+APScheduler timeline (run by one replica: scheduler/leader.py) and a delivery worker per enabled
+platform."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from bot.db import Database, is_sqlite
 from bot.health import Health
 from bot.metrics import Metrics
 from scheduler.delivery import DeliveryWorker
+from scheduler.leader import ServeLockError, SingleServerLock, leadership_for, serve_lock_for
 from scheduler.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ class Running:
     # What the long-running parts say about themselves (for /healthz) and their figures (/metrics).
     health: Health = field(default_factory=Health)
     metrics: Metrics = field(default_factory=Metrics)
+    # SQLite: the lock that keeps a second server off the same database file.
+    _serve_lock: SingleServerLock | None = None
 
     async def close(self) -> None:
         self.stop.set()
@@ -64,6 +68,8 @@ class Running:
         for close in self._closers:
             await close()
         self.core.db.dispose()
+        if self._serve_lock is not None:
+            self._serve_lock.release()
 
 
 def open_database(url: str) -> Database:
@@ -81,6 +87,26 @@ def open_database(url: str) -> Database:
 async def start(settings: Settings, clock: Clock | None = None) -> Running:
     if not settings.slack.enabled and not settings.teams.enabled:
         raise StartupError("no platform is enabled: set [slack] enabled = true (or [teams]) in the config")
+    serve_lock = _hold_serve_lock(settings.database.url)
+    try:
+        return await _start(settings, clock, serve_lock)
+    except BaseException:
+        if serve_lock is not None:
+            serve_lock.release()
+        raise
+
+
+def _hold_serve_lock(url: str) -> SingleServerLock | None:
+    lock = serve_lock_for(url)
+    if lock is not None:
+        try:
+            lock.acquire()
+        except ServeLockError as problem:
+            raise StartupError(str(problem)) from None
+    return lock
+
+
+async def _start(settings: Settings, clock: Clock | None, serve_lock: SingleServerLock | None) -> Running:
     db = open_database(settings.database.url)
     options = CoreOptions(meeting_minutes=settings.programme.meeting_minutes,
                           quiet_grace_weeks=settings.programme.quiet_grace_weeks,
@@ -88,8 +114,9 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
                           quiet_hours=settings.organisation.quiet_hours)
     capabilities = Capabilities()
     core = Pairbot(db, clock or SystemClock(), capabilities, options)
-    timeline = Timeline(core, AsyncIOScheduler(timezone=timezone.utc))
-    running = Running(core, timeline, [])
+    health, metrics = Health(), Metrics()
+    timeline = Timeline(core, AsyncIOScheduler(timezone=timezone.utc), health, metrics)
+    running = Running(core, timeline, [], health=health, metrics=metrics, _serve_lock=serve_lock)
     slack_app = None
     if settings.slack.enabled:
         from adapters.slack import app as slack
@@ -116,7 +143,10 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         teams_adapter = teams.build(core, settings.teams, teams.Staff.from_settings(settings.organisation))
         running.workers.append(DeliveryWorker(core, teams_adapter.sender, batch_size=settings.delivery.batch_size,
                                               max_attempts=settings.delivery.max_attempts))
-    timeline.start()
+    timeline.start(lead=False)
+    leadership = leadership_for(timeline, db)
+    await leadership.begin()
+    running._tasks.append(asyncio.create_task(leadership.run(running.stop)))
     for worker in running.workers:
         running._tasks.append(asyncio.create_task(worker.run(running.stop)))
     if settings.slack.enabled and settings.slack.socket_mode:
