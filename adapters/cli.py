@@ -156,7 +156,7 @@ def programme_show(file: str | None, start: date | None, tz_name: str) -> None:
 
 def _core_on(config_path: str | None, database: str | None):
     """The core on the configured database, for console commands (no platform, no timeline: what a
-    command changes is picked up by the running server's timeline when it next syncs)."""
+    command changes reaches the running server's timeline through the database, within seconds)."""
     from bot import migrate
     from bot.clock import SystemClock
     from bot.core import Pairbot

@@ -379,6 +379,8 @@ class TimelineChange(Base):
     on PostgreSQL the change is a NOTIFY instead and this table stays empty (bot/timeline_changes.py)."""
 
     __tablename__ = "timeline_changes"
+    # Followed rows are deleted; AUTOINCREMENT keeps SQLite from reusing their ids for new ones.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     cohort_id: Mapped[Optional[int]] = mapped_column(Integer)

@@ -4,6 +4,7 @@ once, nothing is sent twice, and pausing a cohort pauses its jobs."""
 from __future__ import annotations
 
 import time
+from datetime import date
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, select
@@ -99,3 +100,41 @@ def test_a_booked_meeting_check_is_rearmed_after_a_restart(sqlite_url):
         assert any(m.intent == "did_you_meet" for _, m in h.sender.sent)
     finally:
         timeline.shutdown()
+
+
+def test_the_weekly_digest_goes_at_eight_local_time_on_mondays_across_the_clock_change(sqlite_url):
+    """Europe/London moves to BST on the last Sunday of March: the Monday digest before it is 08:00
+    UTC, the one after it 07:00 UTC, both 08:00 on the facilitators' clocks."""
+    from datetime import datetime, timezone
+
+    from bot.clock import VirtualClock
+    from bot.core import Pairbot
+    from bot.models import Cohort
+    from scheduler.timeline import digest_job_id
+    from scheduler.virtual import VirtualScheduler
+
+    h = make_harness(sqlite_url)
+    with h.db.session() as s:
+        s.get(Cohort, h.cohort_id).start_date = date(2027, 3, 15)  # a Monday, two weeks before the change
+    clock = VirtualClock(datetime(2027, 3, 20, 12, 0, tzinfo=timezone.utc))
+    core = Pairbot(h.db, clock, h.core.capabilities)
+    scheduler = VirtualScheduler(clock)
+    timeline = Timeline(core, scheduler)
+    timeline.start()
+    sent_at = []
+    for expected in (datetime(2027, 3, 22, 8, 0, tzinfo=timezone.utc), datetime(2027, 3, 29, 7, 0, tzinfo=timezone.utc),
+                     datetime(2027, 4, 5, 7, 0, tzinfo=timezone.utc)):
+        assert dict(timeline.next_runs())[digest_job_id(h.cohort_id)] == expected
+        clock.advance_to(expected)
+        before = _digests(h)
+        scheduler.run_due()
+        assert _digests(h) > before
+        sent_at.append(expected.astimezone(TZ).strftime("%a %H:%M"))
+    assert sent_at == ["Mon 08:00"] * 3
+    assert scheduler.errors == []
+    timeline.shutdown()
+
+
+def _digests(h) -> int:
+    with h.db.session() as s:
+        return s.scalar(select(func.count()).select_from(Delivery).where(Delivery.intent == "digest"))

@@ -23,7 +23,8 @@ def upgrade() -> None:
     sa.Column('ref_id', sa.Integer(), nullable=True),
     sa.Column('due_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_timeline_changes'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_timeline_changes')),
+    sqlite_autoincrement=True,  # followed rows are deleted: their ids must never come back
     )
     # Pickled jobs of the old shared job store: every replica now rebuilds its jobs from our tables.
     op.execute("DROP TABLE IF EXISTS apscheduler_jobs")
