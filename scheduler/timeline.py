@@ -107,7 +107,7 @@ class Timeline:
         if self.scheduler.state != STATE_STOPPED:
             self.scheduler.pause()
         if was:
-            log.warning("this replica no longer leads the programme timeline")
+            log.info("this replica has stopped leading the programme timeline")
 
     def disarm(self) -> None:
         with self._arming:
