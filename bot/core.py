@@ -159,6 +159,13 @@ class Pairbot:
         except IntegrityError:
             return None
 
+    def recounted(self, message: Message) -> Message:
+        """A message whose figures are counted when it goes out (`Message.recount`), counted now."""
+        if not message.recount.startswith("digest:"):
+            return message
+        with self.unit() as ctx:
+            return digest.recount(ctx, message)
+
     def run_wakeup(self, job: str, ref_id: int) -> int:
         with self.unit() as ctx:
             return WAKEUP_JOBS[job](ctx, ref_id)

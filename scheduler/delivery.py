@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -60,6 +61,9 @@ class DeliveryWorker:
         for delivery in batch:
             await self._pace(delivery)
             try:
+                if delivery.message.recount:  # figures counted as it goes out
+                    delivery = replace(delivery, message=await asyncio.to_thread(self.core.recounted,
+                                                                                  delivery.message))
                 redraws = refs.get(delivery.message.replaces) if delivery.message.replaces else None
                 if redraws and hasattr(self.sender, "update"):
                     result = await self.sender.update(delivery.recipient, redraws, delivery.message)
