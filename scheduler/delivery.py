@@ -21,6 +21,7 @@ from sqlalchemy import update
 from bot import outbox
 from bot.core import Pairbot
 from bot.messages import Recipient
+from bot.metrics import Metrics
 from bot.models import Delivery
 from bot.sending import RetryLater, Sender, Unreachable
 
@@ -32,8 +33,10 @@ TO_CONFIRM = "unreachable, to confirm: "
 
 
 class DeliveryWorker:
-    def __init__(self, core: Pairbot, sender: Sender, batch_size: int = 200, max_attempts: int = 8):
+    def __init__(self, core: Pairbot, sender: Sender, batch_size: int = 200, max_attempts: int = 8,
+                 metrics: Metrics | None = None):
         self.core = core
+        self.metrics = metrics or Metrics()
         self.sender = sender
         self.batch_size = batch_size
         self.max_attempts = max_attempts
@@ -87,6 +90,7 @@ class DeliveryWorker:
                     retries.append((delivery.id, repr(error), min(2 ** delivery.attempts, 300)))
         await asyncio.to_thread(self._record, sent, retries, finals)
         self.sent += len(sent)
+        self.metrics.sent.labels(self.sender.platform).inc(len(sent))
         return len(batch)
 
     def _record(self, sent, retries, finals) -> None:
