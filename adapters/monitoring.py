@@ -89,12 +89,13 @@ def count_outbox(db: Database, clock: Clock, platforms: list[str]) -> OutboxFigu
     """Ping the database and count the outbox: unsent deliveries by platform, and how long the
     oldest of those that may go now has waited (in wall-clock seconds)."""
     now = clock.now()
-    with db.engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
-        depth = dict(connection.execute(
+    # A unit of work like any other, so on SQLite it queues behind this process's writers.
+    with db.session() as session:
+        session.execute(text("SELECT 1"))
+        depth = dict(session.execute(
             select(Delivery.platform, func.count()).where(Delivery.status.in_(UNSENT))
             .group_by(Delivery.platform)).all())
-        oldest = dict(connection.execute(
+        oldest = dict(session.execute(
             select(Delivery.platform, func.min(Delivery.available_at))
             .where(Delivery.status.in_(UNSENT), Delivery.available_at <= now)
             .group_by(Delivery.platform)).all())

@@ -136,3 +136,29 @@ def test_healthz_names_every_part_that_cannot_work_and_is_200_again_once_they_do
         db.dispose()
 
     asyncio.run(main())
+
+
+def test_healthz_answers_503_while_another_process_holds_the_sqlite_lock_and_200_once_it_lets_go(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "pairbot.sqlite"
+    db = Database(f"sqlite:///{path}")
+    migrate.upgrade(db.engine)
+    holder = sqlite3.connect(path, isolation_level=None)
+
+    async def main():
+        async with TestClient(TestServer(web_app(db))) as client:
+            holder.execute("BEGIN EXCLUSIVE")  # as a backup tool or a stuck process would
+            began = time.monotonic()
+            response = await client.get("/healthz")
+            assert response.status == 503 and time.monotonic() - began < 3.5
+            assert "has not answered" in (await response.json())["reasons"][0]["reason"]
+            holder.execute("ROLLBACK")
+            response = await client.get("/healthz")
+            assert response.status == 200 and (await response.json())["status"] == "ok"
+
+    try:
+        asyncio.run(main())
+    finally:
+        holder.close()
+        db.dispose()
