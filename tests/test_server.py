@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from adapters.monitoring import Monitor, Watched
 from adapters.server import web_app
+from adapters.slack.sender import SlackSender
 from bot import migrate, outbox
 from bot.clock import ManualClock
 from bot.core import Pairbot
@@ -74,11 +75,6 @@ def test_healthz_answers_within_seconds_while_the_database_hangs():
         silent.close()  # the hung connection ends and its probe thread with it
 
 
-class _Sender:
-    """Enough of a platform for a delivery worker that is never run."""
-    platform = "slack"
-
-
 def test_healthz_names_every_part_that_cannot_work_and_is_200_again_once_they_do(tmp_path):
     async def main():
         db = Database(f"sqlite:///{tmp_path / 'pairbot.sqlite'}")
@@ -86,7 +82,7 @@ def test_healthz_names_every_part_that_cannot_work_and_is_200_again_once_they_do
         clock = ManualClock(NOW)
         core = Pairbot(db, clock)
         health, metrics = Health(), Metrics()
-        worker = DeliveryWorker(core, _Sender(), metrics=metrics)
+        worker = DeliveryWorker(core, SlackSender(None, "http://127.0.0.1:9/"), metrics=metrics)  # never run
         timeline = Timeline(core, AsyncIOScheduler(timezone=timezone.utc))
 
         async def broken_worker():
