@@ -1,17 +1,18 @@
-"""The aiohttp web server: Slack's endpoints, the health check (and later Teams' /api/messages).
+"""The aiohttp web server: Slack's endpoints, Teams' /api/messages, the health check and metrics.
 
 The bolt app is reached through slack-bolt's aiohttp converters; everything else is ours.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
+from adapters.monitoring import Monitor, Watched
 from bot.db import Database
 
 log = logging.getLogger(__name__)
@@ -19,12 +20,16 @@ log = logging.getLogger(__name__)
 SLACK_EVENTS = "/slack/events"
 TEAMS_MESSAGES = "/api/messages"
 HEALTH = "/healthz"
+METRICS = "/metrics"
 
 
-def web_app(db: Database, slack: AsyncApp | None = None, teams=None) -> web.Application:
-    """`teams` is an adapters.teams.app.TeamsAdapter, when Teams is enabled."""
+def web_app(db: Database, slack: AsyncApp | None = None, teams=None, monitor: Monitor | None = None) -> web.Application:
+    """`teams` is an adapters.teams.app.TeamsAdapter, when Teams is enabled; `monitor` looks at the
+    running parts for /healthz and /metrics (without one, only the database is looked at)."""
+    monitor = monitor or Monitor(Watched(db))
     app = web.Application(client_max_size=1024 * 1024)  # Slack and Teams payloads are well under 1 MB
-    app.router.add_get(HEALTH, _health(db))
+    app.router.add_get(HEALTH, _health(monitor))
+    app.router.add_get(METRICS, _metrics(monitor))
     if teams is not None:
         app.router.add_post(TEAMS_MESSAGES, _teams_messages(teams))
     if slack is not None:
@@ -36,14 +41,20 @@ def web_app(db: Database, slack: AsyncApp | None = None, teams=None) -> web.Appl
     return app
 
 
-def _health(db: Database):
+def _health(monitor: Monitor):
     async def health(_request: web.Request) -> web.Response:
-        reachable = await asyncio.to_thread(db.ping)
-        if reachable:
-            return web.json_response({"status": "ok", "database": "reachable"})
-        return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+        status, body = await monitor.healthz()
+        return web.json_response(body, status=status)
 
     return health
+
+
+def _metrics(monitor: Monitor):
+    async def metrics(_request: web.Request) -> web.Response:
+        # CONTENT_TYPE_LATEST carries a version parameter, which aiohttp takes only as a header.
+        return web.Response(body=await monitor.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return metrics
 
 
 def _slack_events(slack: AsyncApp):
