@@ -12,6 +12,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
+from adapters.slack import inbound
 from bot.db import Database
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,19 @@ def _health(db: Database):
 
 def _slack_events(slack: AsyncApp):
     async def events(request: web.Request) -> web.Response:
+        # bolt parses the body before it checks the signature, and a body it cannot read escapes
+        # as a 500 with a traceback: that is a 400 here. The body itself is never logged.
+        try:
+            bolt_request = await to_bolt_request(request)
+        except (ValueError, AttributeError, TypeError, KeyError) as unreadable:
+            # not JSON or form-encoded JSON, not UTF-8, or JSON that is not an object (bolt reads
+            # fields of it while it builds the request)
+            log.info("Slack: a request body that cannot be read (%s)", type(unreadable).__name__)
+            return web.json_response({"error": "the body is not a Slack payload"}, status=400)
+        if not inbound.is_slack_payload(bolt_request.body):
+            return web.json_response({"error": "the body is not a Slack payload"}, status=400)
         # bolt checks the signature and the timestamp's age, and answers 401 itself if either is wrong.
-        response = await slack.async_dispatch(await to_bolt_request(request))
+        response = await slack.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
     return events
