@@ -340,8 +340,8 @@ class PairbotTeamsBot:
                         "Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"}) as response:
                     if response.status not in (200, 201):
                         raise aiohttp.ClientResponseError(response.request_info, (), status=response.status)
-        except aiohttp.ClientError as problem:
-            log.warning("could not upload %s to OneDrive: %s", document.name, problem)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as problem:
+            log.warning("could not upload %s to OneDrive: %s", document.name, _reason(problem))
             await turn_context.send_activity(_activity(Message(
                 f"I couldn't put {document.name} in your OneDrive; please ask again in a minute.", intent="error")))
             return
