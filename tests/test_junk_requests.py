@@ -53,7 +53,7 @@ def test_slack_junk_gets_400_or_401_before_and_after_the_signature_check(tmp_pat
                 headers = sign(body) if signed else {"X-Slack-Request-Timestamp": str(int(time.time())),
                                                      "X-Slack-Signature": "v0=" + "0" * 64}
                 response = await bot.post(body, content_type, signed=headers)
-                expected = {400, 401}
+                expected = {400} if signed else {400, 401}
                 assert response.status in expected, (content_type, body, response.status)
             # no signature headers at all, or an old timestamp
             assert (await bot.post(SLACK_JUNK[0][1], "application/json", signed={})).status in (400, 401)
