@@ -109,7 +109,7 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
     if settings.slack.enabled:
         from adapters.slack import app as slack
 
-        adapter = slack.build(core, settings.slack, db.engine)
+        adapter = slack.build(core, settings.slack, db.engine, health=running.health)
         capabilities.register(adapter.sender.platform, adapter.sender.capabilities)
         if not settings.slack.client_id:
             try:
@@ -129,7 +129,9 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
     if settings.teams.enabled:
         from adapters.teams import app as teams
 
-        teams_adapter = teams.build(core, settings.teams, teams.Staff.from_settings(settings.organisation))
+        teams_adapter = teams.build(core, settings.teams, teams.Staff.from_settings(settings.organisation),
+                                    health=running.health)
+        running._closers.append(teams_adapter.close)
         running.workers.append(DeliveryWorker(core, teams_adapter.sender, batch_size=settings.delivery.batch_size,
                                               max_attempts=settings.delivery.max_attempts,
                                               metrics=running.metrics))

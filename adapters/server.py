@@ -11,8 +11,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
 
 from adapters.monitoring import Monitor, Watched
+from adapters.slack import inbound
 from bot.db import Database
 
 log = logging.getLogger(__name__)
@@ -58,9 +60,26 @@ def _metrics(monitor: Monitor):
 
 
 def _slack_events(slack: AsyncApp):
+    # A payload of the wrong shape is refused only once its signature is known to be right, so an
+    # unsigned request learns nothing but 401. slack-bolt 1.30 keeps the secret as _signing_secret
+    # (tests/test_junk_requests.py fails if that changes).
+    verifier = SignatureVerifier(slack._signing_secret)
+
     async def events(request: web.Request) -> web.Response:
+        # bolt parses the body before it checks the signature, and a body it cannot read escapes
+        # as a 500 with a traceback: that is a 400 here. The body itself is never logged.
+        try:
+            bolt_request = await to_bolt_request(request)
+        except (ValueError, AttributeError, TypeError, KeyError) as unreadable:
+            # not JSON or form-encoded JSON, not UTF-8, or JSON that is not an object (bolt reads
+            # fields of it while it builds the request)
+            log.info("Slack: a request body that cannot be read (%s)", type(unreadable).__name__)
+            return web.json_response({"error": "the body is not a Slack payload"}, status=400)
+        if not inbound.is_slack_payload(bolt_request.body) and verifier.is_valid_request(
+                bolt_request.raw_body, {k: v[0] for k, v in bolt_request.headers.items() if v}):
+            return web.json_response({"error": "the body is not a Slack payload"}, status=400)
         # bolt checks the signature and the timestamp's age, and answers 401 itself if either is wrong.
-        response = await slack.async_dispatch(await to_bolt_request(request))
+        response = await slack.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
     return events

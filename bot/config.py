@@ -85,6 +85,17 @@ class TeamsSettings(_Section):
     app_password: str = ""
     tenant_id: str = ""
     app_type: Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"] = "MultiTenant"
+    # Microsoft's sign-in service (the bot's tokens for sending) and where the Bot Framework
+    # publishes the keys that sign Teams' requests; another cloud, or a test, sets its own.
+    login_url: str = "https://login.microsoftonline.com/"
+    openid_metadata_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+
+    @field_validator("login_url", "openid_metadata_url")
+    @classmethod
+    def _https(cls, value: str, info) -> str:
+        if not value.startswith("https://"):
+            raise ValueError(f"'{value}' must start with https://")
+        return value if value.endswith("/") or info.field_name != "login_url" else value + "/"
 
     @model_validator(mode="after")
     def _complete(self):
