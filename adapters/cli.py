@@ -86,11 +86,16 @@ def teams_package(config_path: str | None, out: str, developer_url: str, domains
 @main.command("check-config")
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
 def check_config(path: str | None) -> None:
-    """Validate a config file and print what it sets (secrets shown only as set / not set)."""
-    from bot.config import describe
+    """Validate a config file (and the programme file it names) and print what it sets (secrets
+    shown only as set / not set)."""
+    from bot.config import ConfigError, describe, programme_for_new_cohorts
 
     settings = _load_settings(path)
     click.echo(describe(settings))
+    try:
+        programme_for_new_cohorts(settings)
+    except ConfigError as problem:
+        raise click.ClickException(str(problem)) from None
     click.echo("Config OK.")
 
 
@@ -156,18 +161,26 @@ def programme_show(file: str | None, start: date | None, tz_name: str) -> None:
 
 def _core_on(config_path: str | None, database: str | None):
     """The core on the configured database, for console commands (no platform, no timeline: what a
-    command changes reaches the running server's timeline through the database, within seconds)."""
+    command changes reaches the running server's timeline through the database, within seconds). New
+    cohorts get the configured programme and time zone, as in `pairbot serve`."""
     from bot import migrate
     from bot.clock import SystemClock
+    from bot.config import ConfigError, programme_for_new_cohorts
+    from bot.context import CoreOptions
     from bot.core import Pairbot
     from bot.db import Database
 
-    url = database or _load_settings(config_path).database.url
-    store = Database(url)
+    settings = _load_settings(config_path)
+    try:
+        programme = programme_for_new_cohorts(settings)
+    except ConfigError as problem:
+        raise click.ClickException(str(problem)) from None
+    store = Database(database or settings.database.url)
     if not migrate.is_up_to_date(store.engine):
         raise click.ClickException(f"the database at {store.engine.url.render_as_string(hide_password=True)} "
                                    f"has no Pairbot schema or an old one: run 'pairbot db upgrade' first")
-    return Pairbot(store, SystemClock())
+    options = CoreOptions.from_settings(settings, programme)
+    return Pairbot(store, SystemClock(), options=options)
 
 
 def _operate(core, text: str, files: tuple[str, ...], organisation: str | None) -> None:

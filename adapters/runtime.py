@@ -8,16 +8,17 @@ import asyncio
 import logging
 import signal
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import timedelta, timezone
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from adapters.monitoring import Monitor, Watched, replica_name
 from adapters.server import web_app
 from bot import migrate
 from bot.capabilities import Capabilities
-from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.clock import Clock, ScaledClock, SystemClock, utcnow
+from bot.config import ConfigError, Settings, programme_for_new_cohorts
 from bot.context import CoreOptions
 from bot.core import Pairbot
 from bot.db import Database, is_sqlite
@@ -50,6 +51,7 @@ class Running:
     # What the long-running parts say about themselves (for /healthz) and their figures (/metrics).
     health: Health = field(default_factory=Health)
     metrics: Metrics = field(default_factory=Metrics)
+    replica: str = field(default_factory=replica_name)
     # SQLite: the lock that keeps a second server off the same database file.
     _serve_lock: SingleServerLock | None = None
 
@@ -61,6 +63,7 @@ class Running:
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 task.cancel()
         await self.timeline.stop()
+        self.metrics.leader.set(0)
         if self._socket_mode is not None:
             await self._socket_mode.close_async()
         if self._runner is not None:
@@ -84,12 +87,27 @@ def open_database(url: str) -> Database:
     return db
 
 
+def rehearsal_clock(speed: float) -> ScaledClock:
+    """[scheduler] speed above 1: programme time from now, `speed` times faster."""
+    log.warning("REHEARSAL: [scheduler] speed = %g, so programme time runs %g times faster than real time "
+                "(a week passes in %s). This is for rehearsals, not for real cohorts.",
+                speed, speed, timedelta(weeks=1) / speed)
+    now = utcnow()
+    return ScaledClock(now, speed, wall_origin=now)
+
+
 async def start(settings: Settings, clock: Clock | None = None) -> Running:
     if not settings.slack.enabled and not settings.teams.enabled:
         raise StartupError("no platform is enabled: set [slack] enabled = true (or [teams]) in the config")
+    try:
+        programme = programme_for_new_cohorts(settings)
+    except ConfigError as problem:
+        raise StartupError(str(problem)) from None
+    if clock is None:
+        clock = rehearsal_clock(settings.scheduler.speed) if settings.scheduler.speed != 1 else SystemClock()
     serve_lock = _hold_serve_lock(settings.database.url)
     try:
-        return await _start(settings, clock, serve_lock)
+        return await _start(settings, clock, programme, serve_lock)
     except BaseException:
         if serve_lock is not None:
             serve_lock.release()
@@ -106,14 +124,11 @@ def _hold_serve_lock(url: str) -> SingleServerLock | None:
     return lock
 
 
-async def _start(settings: Settings, clock: Clock | None, serve_lock: SingleServerLock | None) -> Running:
+async def _start(settings: Settings, clock: Clock, programme, serve_lock: SingleServerLock | None) -> Running:
     db = open_database(settings.database.url)
-    options = CoreOptions(meeting_minutes=settings.programme.meeting_minutes,
-                          quiet_grace_weeks=settings.programme.quiet_grace_weeks,
-                          escalate_weeks_after_nudge=settings.programme.escalate_weeks_after_nudge,
-                          quiet_hours=settings.organisation.quiet_hours)
+    options = CoreOptions.from_settings(settings, programme)
     capabilities = Capabilities()
-    core = Pairbot(db, clock or SystemClock(), capabilities, options)
+    core = Pairbot(db, clock, capabilities, options)
     health, metrics = Health(), Metrics()
     timeline = Timeline(core, AsyncIOScheduler(timezone=timezone.utc), health, metrics)
     running = Running(core, timeline, [], health=health, metrics=metrics, _serve_lock=serve_lock)
@@ -121,7 +136,7 @@ async def _start(settings: Settings, clock: Clock | None, serve_lock: SingleServ
     if settings.slack.enabled:
         from adapters.slack import app as slack
 
-        adapter = slack.build(core, settings.slack, db.engine)
+        adapter = slack.build(core, settings.slack, db.engine, health=running.health)
         capabilities.register(adapter.sender.platform, adapter.sender.capabilities)
         if not settings.slack.client_id:
             try:
@@ -134,28 +149,38 @@ async def _start(settings: Settings, clock: Clock | None, serve_lock: SingleServ
             log.info("Slack: one workspace (%s) with a bot token", team)
         running._closers.append(adapter.close)
         running.workers.append(DeliveryWorker(core, adapter.sender, batch_size=settings.delivery.batch_size,
-                                              max_attempts=settings.delivery.max_attempts))
+                                              max_attempts=settings.delivery.max_attempts,
+                                              metrics=running.metrics))
         slack_app = adapter.app
     teams_adapter = None
     if settings.teams.enabled:
         from adapters.teams import app as teams
 
-        teams_adapter = teams.build(core, settings.teams, teams.Staff.from_settings(settings.organisation))
+        teams_adapter = teams.build(core, settings.teams, teams.Staff.from_settings(settings.organisation),
+                                    health=running.health)
+        running._closers.append(teams_adapter.close)
         running.workers.append(DeliveryWorker(core, teams_adapter.sender, batch_size=settings.delivery.batch_size,
-                                              max_attempts=settings.delivery.max_attempts))
+                                              max_attempts=settings.delivery.max_attempts,
+                                              metrics=running.metrics))
     timeline.start(lead=False)
     leadership = leadership_for(timeline, db)
     await leadership.begin()
-    running._tasks.append(asyncio.create_task(leadership.run(running.stop)))
+    running._tasks.append(asyncio.create_task(leadership.run(running.stop), name="timeline"))
     for worker in running.workers:
-        running._tasks.append(asyncio.create_task(worker.run(running.stop)))
+        running._tasks.append(asyncio.create_task(worker.run(running.stop),
+                                                  name=f"delivery:{worker.sender.platform}"))
     if settings.slack.enabled and settings.slack.socket_mode:
         from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
         running._socket_mode = AsyncSocketModeHandler(slack_app, settings.slack.app_token)
         await running._socket_mode.connect_async()
         slack_app = None  # events arrive over the socket, not the web server
-    running._runner = web.AppRunner(web_app(db, slack_app, teams_adapter), access_log=None)
+    for worker in running.workers:
+        running.metrics.sent.labels(worker.sender.platform)  # shown at 0 before the first send
+    monitor = Monitor(Watched(db, core.clock, running.health, running.metrics, running.workers, running._tasks,
+                              timeline, running.stop, running.replica,
+                              timedelta(minutes=settings.delivery.behind_after_minutes)))
+    running._runner = web.AppRunner(web_app(db, slack_app, teams_adapter, monitor), access_log=None)
     await running._runner.setup()
     site = web.TCPSite(running._runner, settings.server.host, settings.server.port)
     await site.start()

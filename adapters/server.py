@@ -1,17 +1,20 @@
-"""The aiohttp web server: Slack's endpoints, the health check (and later Teams' /api/messages).
+"""The aiohttp web server: Slack's endpoints, Teams' /api/messages, the health check and metrics.
 
 The bolt app is reached through slack-bolt's aiohttp converters; everything else is ours.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
 
+from adapters.monitoring import Monitor, Watched
+from adapters.slack import inbound
 from bot.db import Database
 
 log = logging.getLogger(__name__)
@@ -19,12 +22,16 @@ log = logging.getLogger(__name__)
 SLACK_EVENTS = "/slack/events"
 TEAMS_MESSAGES = "/api/messages"
 HEALTH = "/healthz"
+METRICS = "/metrics"
 
 
-def web_app(db: Database, slack: AsyncApp | None = None, teams=None) -> web.Application:
-    """`teams` is an adapters.teams.app.TeamsAdapter, when Teams is enabled."""
+def web_app(db: Database, slack: AsyncApp | None = None, teams=None, monitor: Monitor | None = None) -> web.Application:
+    """`teams` is an adapters.teams.app.TeamsAdapter, when Teams is enabled; `monitor` looks at the
+    running parts for /healthz and /metrics (without one, only the database is looked at)."""
+    monitor = monitor or Monitor(Watched(db))
     app = web.Application(client_max_size=1024 * 1024)  # Slack and Teams payloads are well under 1 MB
-    app.router.add_get(HEALTH, _health(db))
+    app.router.add_get(HEALTH, _health(monitor))
+    app.router.add_get(METRICS, _metrics(monitor))
     if teams is not None:
         app.router.add_post(TEAMS_MESSAGES, _teams_messages(teams))
     if slack is not None:
@@ -36,20 +43,43 @@ def web_app(db: Database, slack: AsyncApp | None = None, teams=None) -> web.Appl
     return app
 
 
-def _health(db: Database):
+def _health(monitor: Monitor):
     async def health(_request: web.Request) -> web.Response:
-        reachable = await asyncio.to_thread(db.ping)
-        if reachable:
-            return web.json_response({"status": "ok", "database": "reachable"})
-        return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+        status, body = await monitor.healthz()
+        return web.json_response(body, status=status)
 
     return health
 
 
+def _metrics(monitor: Monitor):
+    async def metrics(_request: web.Request) -> web.Response:
+        # CONTENT_TYPE_LATEST carries a version parameter, which aiohttp takes only as a header.
+        return web.Response(body=await monitor.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return metrics
+
+
 def _slack_events(slack: AsyncApp):
+    # A payload of the wrong shape is refused only once its signature is known to be right, so an
+    # unsigned request learns nothing but 401. slack-bolt 1.30 keeps the secret as _signing_secret
+    # (tests/test_junk_requests.py fails if that changes).
+    verifier = SignatureVerifier(slack._signing_secret)
+
     async def events(request: web.Request) -> web.Response:
+        # bolt parses the body before it checks the signature, and a body it cannot read escapes
+        # as a 500 with a traceback: that is a 400 here. The body itself is never logged.
+        try:
+            bolt_request = await to_bolt_request(request)
+        except (ValueError, AttributeError, TypeError, KeyError) as unreadable:
+            # not JSON or form-encoded JSON, not UTF-8, or JSON that is not an object (bolt reads
+            # fields of it while it builds the request)
+            log.info("Slack: a request body that cannot be read (%s)", type(unreadable).__name__)
+            return web.json_response({"error": "the body is not a Slack payload"}, status=400)
+        if not inbound.is_slack_payload(bolt_request.body) and verifier.is_valid_request(
+                bolt_request.raw_body, {k: v[0] for k, v in bolt_request.headers.items() if v}):
+            return web.json_response({"error": "the body is not a Slack payload"}, status=400)
         # bolt checks the signature and the timestamp's age, and answers 401 itself if either is wrong.
-        response = await slack.async_dispatch(await to_bolt_request(request))
+        response = await slack.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
     return events

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.engine import make_url
 
 from bot.daytime import DEFAULT_QUIET_HOURS, parse_quiet_hours
+from bot.programme import Programme, ProgrammeError, load_programme
 
 
 class ConfigError(Exception):
@@ -84,6 +85,17 @@ class TeamsSettings(_Section):
     app_password: str = ""
     tenant_id: str = ""
     app_type: Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"] = "MultiTenant"
+    # Microsoft's sign-in service (the bot's tokens for sending) and where the Bot Framework
+    # publishes the keys that sign Teams' requests; another cloud, or a test, sets its own.
+    login_url: str = "https://login.microsoftonline.com/"
+    openid_metadata_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+
+    @field_validator("login_url", "openid_metadata_url")
+    @classmethod
+    def _https(cls, value: str, info) -> str:
+        if not value.startswith("https://"):
+            raise ValueError(f"'{value}' must start with https://")
+        return value if value.endswith("/") or info.field_name != "login_url" else value + "/"
 
     @model_validator(mode="after")
     def _complete(self):
@@ -95,6 +107,7 @@ class TeamsSettings(_Section):
 
 
 class ProgrammeSettings(_Section):
+    # The programme new cohorts get (`programme_for_new_cohorts`); empty: the built-in one.
     file: str = ""
     meeting_minutes: int = Field(45, ge=15, le=240)
     # A pair is quiet after the longer of its contract and the programme's spacing, plus this.
@@ -104,8 +117,11 @@ class ProgrammeSettings(_Section):
 
 
 class SchedulerSettings(_Section):
+    # New cohorts' time zone (unless `cohort create --timezone` names another); coordinator views
+    # show a cohort's dates in its zone.
     timezone: str = "Europe/London"
-    speed: float = Field(1.0, gt=0)
+    # Above 1, `pairbot serve` is a rehearsal: programme time runs this many times faster.
+    speed: float = Field(1.0, ge=1, le=1_000_000)
 
     @field_validator("timezone")
     @classmethod
@@ -134,6 +150,8 @@ class OrganisationSettings(_Section):
 class DeliverySettings(_Section):
     batch_size: int = Field(200, ge=1, le=5000)
     max_attempts: int = Field(8, ge=1, le=50)
+    # /healthz says the outbox has fallen behind when a due delivery has waited longer than this.
+    behind_after_minutes: int = Field(15, ge=1, le=24 * 60)
 
 
 class Settings(_Section):
@@ -234,6 +252,18 @@ def load_settings(path: str | os.PathLike | None, env: Mapping[str, str] | None 
     except ValidationError as problem:
         raise ConfigError("\n".join(_describe_error(e, where) for e in problem.errors())) from None
     return settings.model_copy(update={"source": str(path) if path else None})
+
+
+def programme_for_new_cohorts(settings: Settings) -> Programme | None:
+    """The programme `[programme] file` names, read and checked; None for the built-in one."""
+    path = settings.programme.file
+    if not path:
+        return None
+    try:
+        return load_programme(path)
+    except ProgrammeError as problem:
+        where = settings.source or "the config"
+        raise ConfigError(f"{where}: [programme] file = {path!r} cannot be used:\n{problem}") from None
 
 
 def default_settings() -> Settings:

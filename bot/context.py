@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +19,10 @@ from bot.events import Address
 from bot.messages import Message, Recipient
 from bot.daytime import UNPROMPTED, next_daytime
 from bot.models import Cohort, Conversation, Organisation, Pair, Participant, Person, Prompt, RoleGrant
+from bot.programme import Programme
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 
 @dataclass(frozen=True)
@@ -27,9 +31,22 @@ class CoreOptions:
     quiet_grace_weeks: int = 1
     escalate_weeks_after_nudge: int = 1
     quiet_hours: str = "21:00-08:00"  # the organisations' default (config [organisation] quiet_hours)
+    # What a new cohort gets unless its `cohort create` names another ([scheduler] timezone and
+    # [programme] file); programme None: the built-in programme.
+    timezone: str = "Europe/London"
+    programme: Programme | None = None
     # Stretches every survey's open period: the demo's simulated people answer at demo speed, when
     # weeks of programme time pass in seconds. None: each survey's own closes_after_days.
     survey_open_days: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, programme: Programme | None) -> "CoreOptions":
+        """What the config says, for `pairbot serve` and console commands alike."""
+        return cls(meeting_minutes=settings.programme.meeting_minutes,
+                   quiet_grace_weeks=settings.programme.quiet_grace_weeks,
+                   escalate_weeks_after_nudge=settings.programme.escalate_weeks_after_nudge,
+                   quiet_hours=settings.organisation.quiet_hours,
+                   timezone=settings.scheduler.timezone, programme=programme)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Iterator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot import commands, enrolment, focus, group_chat, overview, reach, timeline_changes
+from bot import commands, enrolment, focus, group_chat, outbox, overview, reach, timeline_changes
 from bot.capabilities import Capabilities
 from bot.clock import Clock
 from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler, address_of
@@ -161,6 +161,13 @@ class Pairbot:
         except IntegrityError:
             return None
 
+    def recounted(self, message: Message) -> Message:
+        """A message whose figures are counted when it goes out (`Message.recount`), counted now."""
+        if not message.recount.startswith("digest:"):
+            return message
+        with self.unit() as ctx:
+            return digest.recount(ctx, message)
+
     def run_wakeup(self, job: str, ref_id: int) -> int:
         with self.unit() as ctx:
             return WAKEUP_JOBS[job](ctx, ref_id)
@@ -261,6 +268,15 @@ class Pairbot:
         with self.unit() as ctx:
             return [Wakeup("meeting_check", ref, at) for ref, at in meeting.pending_checks(ctx)] + \
                 [Wakeup("workshop_digest", ref, at) for ref, at in digest.pending_after_workshops(ctx)]
+
+    def reply_later(self, who: Address, replies: list[Message], reply_key: str) -> int:
+        """Replies the platform would not take just now (busy, or no token): they go to the person's
+        own chat through the outbox, keyed by the event they answer, so a retried event adds none.
+        Returns how many were new."""
+        with self.unit() as ctx:
+            return outbox.record(ctx.session, [
+                outbox.Outgoing(key=f"reply:{reply_key[:180]}:{n}", recipient=Recipient.person(who), message=reply)
+                for n, reply in enumerate(replies)], ctx.now)
 
     def mark_unreachable(self, address: Address, reason: str) -> None:
         """A person left the workspace or blocked the app (the platform said so twice, hours apart):

@@ -18,7 +18,26 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _sqlite_write_safely(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                         connect_args=_postgres_timeouts(parsed.query))
+
+
+# A database that stops answering must fail a unit of work, not hang it: a connection attempt gives
+# up after this long, and so does any one statement (libpq settings; the URL may set its own).
+CONNECT_TIMEOUT_SECONDS = 5
+STATEMENT_TIMEOUT_MS = 30_000
+
+
+def _postgres_timeouts(query) -> dict:
+    args = {}
+    if "connect_timeout" not in query:
+        args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+    options = query.get("options", "")
+    options = " ".join(options) if isinstance(options, tuple) else options
+    if "statement_timeout" not in options:
+        # connect_args replace the URL's options, so the URL's own (a search_path) are kept here.
+        args["options"] = f"{options} -c statement_timeout={STATEMENT_TIMEOUT_MS}".strip()
+    return args
 
 
 def _sqlite_write_safely(engine: Engine) -> None:

@@ -68,6 +68,9 @@ class Message:
     # The outbox key of an earlier message to the same recipient that this one redraws (its
     # buttons replaced by what happened); a platform that cannot redraw sends it as a new message.
     replaces: str = ""
+    # What to count again when it goes out ("digest:<cohort id>:<heading>"): a digest held back by
+    # quiet hours shows the figures of when it is read, not of when it was written.
+    recount: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,6 +95,7 @@ class Message:
             intent=data.get("intent", ""),
             document=Document(**data["document"]) if data.get("document") else None,
             replaces=data.get("replaces", ""),
+            recount=data.get("recount", ""),
         )
 
 

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -21,6 +22,7 @@ from sqlalchemy import update
 from bot import outbox
 from bot.core import Pairbot
 from bot.messages import Recipient
+from bot.metrics import Metrics
 from bot.models import Delivery
 from bot.sending import RetryLater, Sender, Unreachable
 
@@ -32,8 +34,10 @@ TO_CONFIRM = "unreachable, to confirm: "
 
 
 class DeliveryWorker:
-    def __init__(self, core: Pairbot, sender: Sender, batch_size: int = 200, max_attempts: int = 8):
+    def __init__(self, core: Pairbot, sender: Sender, batch_size: int = 200, max_attempts: int = 8,
+                 metrics: Metrics | None = None):
         self.core = core
+        self.metrics = metrics or Metrics()
         self.sender = sender
         self.batch_size = batch_size
         self.max_attempts = max_attempts
@@ -60,6 +64,9 @@ class DeliveryWorker:
         for delivery in batch:
             await self._pace(delivery)
             try:
+                if delivery.message.recount:  # figures counted as it goes out
+                    delivery = replace(delivery, message=await asyncio.to_thread(self.core.recounted,
+                                                                                  delivery.message))
                 redraws = refs.get(delivery.message.replaces) if delivery.message.replaces else None
                 if redraws and hasattr(self.sender, "update"):
                     result = await self.sender.update(delivery.recipient, redraws, delivery.message)
@@ -87,6 +94,7 @@ class DeliveryWorker:
                     retries.append((delivery.id, repr(error), min(2 ** delivery.attempts, 300)))
         await asyncio.to_thread(self._record, sent, retries, finals)
         self.sent += len(sent)
+        self.metrics.sent.labels(self.sender.platform).inc(len(sent))
         return len(batch)
 
     def _record(self, sent, retries, finals) -> None:

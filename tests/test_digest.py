@@ -102,3 +102,31 @@ def test_the_timeline_arms_a_weekly_digest_job_per_running_cohort(h):
         assert digest_job_id(h.cohort_id) in timeline.cohort_job_ids(h.cohort_id)
     finally:
         timeline.shutdown()
+
+
+def test_a_digest_held_back_by_quiet_hours_shows_the_figures_of_when_it_goes_out(h):
+    from zoneinfo import ZoneInfo
+
+    h.run_step("pre-survey")
+    h.deliver()
+    local = h.clock.now().astimezone(ZoneInfo("Europe/London"))
+    with h.db.session() as s:  # Fran works nights: the digest waits for her afternoon
+        fran = s.get(Person, [p.id for p in s.query(Person).filter_by(user_id="fran")][0])
+        fran.timezone = "Europe/London"
+        fran.quiet_hours = f"{local - timedelta(hours=1):%H:%M}-{local + timedelta(hours=2):%H:%M}"
+    h.core.send_weekly_digest(h.cohort_id)
+    h.deliver()
+    assert "Before we start: 0/2 answered" in digests(h, "rita")[-1].text
+    assert digests(h, "fran") == []  # held back, not dropped
+    question = h.last("asha")
+    for _ in range(40):  # Asha answers the whole survey in chat, each reply asking the next
+        if question.intent != "survey_question":
+            break
+        answer = (h.click("asha", question.choices[0].label, message=question) if question.choices
+                  else h.say("asha", "Nothing to add"))
+        question = answer[-1]
+    h.clock.advance(timedelta(hours=3))
+    h.deliver()
+    (held,) = digests(h, "fran")
+    assert "Before we start: 1/2 answered" in held.text  # counted when it went out
+    assert held.text.splitlines()[0] == digests(h, "rita")[-1].text.splitlines()[0]  # the same week's digest

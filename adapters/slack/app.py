@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import logging
 import re
+import uuid
 from dataclasses import dataclass
 
 import aiohttp
@@ -26,13 +27,30 @@ from adapters import uploads
 from adapters.slack import inbound, render
 from adapters.slack.installs import (ROTATE_MINUTES_BEFORE_EXPIRY, FixedToken, InstalledTokens,
                                      ThreadedInstallationStore, ThreadedStateStore)
-from adapters.slack.sender import SlackSender
+from adapters.slack.sender import WEB_API_TIMEOUT_SECONDS, SlackSender
+from adapters.slack.token_health import TokenHealth, error_of
 from bot.config import SlackSettings
 from bot.core import Pairbot
-from bot.events import Command, InboundEvent, Profile, Upload
+from bot.events import Address, Command, InboundEvent, Profile, Upload
+from bot.health import Health
 from bot.messages import Message
 
 log = logging.getLogger(__name__)
+
+
+class _WithoutBodies(logging.Filter):
+    """bolt logs the whole body of a request with a wrong signature (INFO, slack-bolt 1.30): anyone
+    could put anything in our log that way, personal data included. The line stays, the body goes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if ", body: " in message:
+            record.msg, record.args = message.split(", body: ", 1)[0] + ", body not logged)", ()
+        return True
+
+
+for _verifier in ("slack_bolt.AsyncRequestVerification", "slack_bolt.RequestVerification"):
+    logging.getLogger(_verifier).addFilter(_WithoutBodies())
 
 SOMETHING_WENT_WRONG = Message("Sorry, something went wrong on my side and nothing was saved. "
                                "Please try again in a minute.", intent="error")
@@ -44,6 +62,10 @@ BULK_LOOKUP_FROM = 20  # more emails than this: one users.list walk instead of o
 COMMAND = "/pairbot"
 BOT_EVENTS = ("app_home_opened", "message.im")
 OAUTH_EVENTS = ("app_uninstalled", "tokens_revoked")  # bolt's token revocation listeners
+# Anything else on the shared HTTP session (file downloads, response URLs) gives up within this.
+HTTP_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=5)
+# Slack is busy or unwell: a reply that meets these goes through the outbox instead.
+BUSY_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
 @dataclass
@@ -57,14 +79,15 @@ class SlackAdapter:
         await self.session.close()
 
 
-def build(core: Pairbot, settings: SlackSettings, engine=None) -> SlackAdapter:
+def build(core: Pairbot, settings: SlackSettings, engine=None, health: Health | None = None) -> SlackAdapter:
     """The bolt app and the sender for one Pairbot process, from the [slack] settings. Call it in
     the running event loop: every Web API call shares one HTTP session (a connection pool)."""
-    session = aiohttp.ClientSession()
+    session = aiohttp.ClientSession(timeout=HTTP_TIMEOUT)
     # Calls made while answering a person retry a 429 once, after Slack's Retry-After; the
     # delivery worker's sends do not, it reschedules the delivery instead of waiting.
-    client = AsyncWebClient(base_url=settings.api_url, session=session,
+    client = AsyncWebClient(base_url=settings.api_url, session=session, timeout=WEB_API_TIMEOUT_SECONDS,
                             retry_handlers=[AsyncRateLimitErrorRetryHandler(1)])
+    token_health = TokenHealth(health)
     store = None
     if settings.client_id:
         if engine is None:
@@ -91,7 +114,8 @@ def build(core: Pairbot, settings: SlackSettings, engine=None) -> SlackAdapter:
         app = AsyncApp(signing_secret=settings.signing_secret, client=client)
         tokens = FixedToken(settings.bot_token)
     sender = SlackSender(tokens, settings.api_url, session=session)
-    Listeners(core, session).register(app)
+    sender.token_health = token_health
+    Listeners(core, session, token_health=token_health).register(app)
     return SlackAdapter(app, sender, session, store)
 
 
@@ -188,10 +212,12 @@ class Listeners:
     Database writes are serial anyway (SQLite takes one writer), and letting a burst of fifty run
     at once would starve the next requests' acknowledgements of the event loop."""
 
-    def __init__(self, core: Pairbot, session: aiohttp.ClientSession, parallel_after_ack: int = 2):
+    def __init__(self, core: Pairbot, session: aiohttp.ClientSession, parallel_after_ack: int = 2,
+                 token_health: TokenHealth | None = None):
         self.core = core
         self.session = session
         self.after_ack = asyncio.Semaphore(parallel_after_ack)
+        self.token_health = token_health or TokenHealth()
 
     def register(self, app: AsyncApp) -> None:
         app.command(COMMAND)(self.on_command)
@@ -218,12 +244,21 @@ class Listeners:
             replies = await self._command(client, command, [])
             # The response URL answers only the person who typed the command (ephemeral); a file
             # (an export) cannot go that way, so it goes to their DM with the bot.
-            webhook = AsyncWebhookClient(url=body["response_url"], session=self.session)
-            for reply in replies:
+            webhook = AsyncWebhookClient(url=body["response_url"], session=self.session,
+                                         timeout=WEB_API_TIMEOUT_SECONDS)
+            for n, reply in enumerate(replies):
                 if reply.document is not None:
                     await self._send_document(client, command.who.user, reply)
                     reply = Message(f"{reply.text}\nI've sent the file to our direct messages.", intent=reply.intent)
-                await webhook.send(response_type="ephemeral", **render.message_payload(reply))
+                try:
+                    answered = await webhook.send(response_type="ephemeral", **render.message_payload(reply))
+                    busy = answered.status_code == 429 or answered.status_code >= 500
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    busy = True
+                if busy:
+                    rest = [reply, *[r for r in replies[n + 1:]]]
+                    await self._later(command.who, rest, body.get("trigger_id") or command.event_id)
+                    break
 
     async def _command(self, client, command: Command, files: list) -> list[Message]:
         """A command with its files fetched and the people it names looked up."""
@@ -281,7 +316,7 @@ class Listeners:
                                                 already.text if already else inbound.chosen_label(action))
                 await self._quietly(client.chat_update(channel=channel, ts=message["ts"], blocks=blocks,
                                                        text=message.get("text", "")))
-            await self._reply(client, body, event.who.user, channel, replies)
+            await self._reply(client, body, event.who.user, channel, replies, event.event_id)
 
     async def on_form_button(self, ack, body, action, client) -> None:
         await ack()
@@ -291,7 +326,7 @@ class Listeners:
         sent = await asyncio.to_thread(self.core.delivered, who, key)
         if sent is None or sent.form is None:
             await self._reply(client, body, who.user, channel,
-                              [Message("That form is no longer open.", intent="error")])
+                              [Message("That form is no longer open.", intent="error")], body.get("trigger_id"))
             return
         form = sent.form
         meta = {"form": form.id, "key": key, "channel": channel, "ts": (body.get("message") or {}).get("ts", "")}
@@ -314,7 +349,7 @@ class Listeners:
                     blocks = render.answered_blocks(shown["blocks"], "", "Sent, thank you")
                     await self._quietly(client.chat_update(channel=meta["channel"], ts=meta["ts"], blocks=blocks,
                                                            text=shown["text"]))
-            await self._reply(client, body, event.who.user, "", replies)
+            await self._reply(client, body, event.who.user, "", replies, event.event_id)
 
     async def on_message(self, body, event, client) -> None:
         async with self.after_ack:
@@ -332,13 +367,16 @@ class Listeners:
                 replies = await self.handle(inbound.said(body))
             if inbound.from_group(event):
                 # Only the person who wrote sees the bot's answer in a group DM or channel.
-                await self._reply(client, body, event["user"], event["channel"], replies)
+                await self._reply(client, body, event["user"], event["channel"], replies, body.get("event_id"))
                 return
-            for reply in replies:
+            for n, reply in enumerate(replies):
                 if reply.document is not None:
                     await self._send_document(client, event["user"], reply, event["channel"])
-                else:
-                    await self._post(client, event["channel"], reply)
+                elif not await self._answered(client.chat_postMessage(channel=event["channel"],
+                                                                      **render.message_payload(reply))):
+                    await self._later(inbound.address(inbound.team_of(body), event["user"]), replies[n:],
+                                      body.get("event_id"))
+                    break
 
     async def on_home_opened(self, event, body, client) -> None:
         async with self.after_ack:
@@ -351,23 +389,53 @@ class Listeners:
 
     # --- answering ----------------------------------------------------------------------------
     async def _reply(self, client: AsyncWebClient, body: dict, user: str, channel: str,
-                     replies: list[Message]) -> None:
+                     replies: list[Message], event_key: str | None) -> None:
         """Replies to the person who acted: in their DM, or only to them in a pair's group DM."""
         is_group = inbound.is_group_channel(channel)
-        for reply in replies:
+        for n, reply in enumerate(replies):
             if is_group:
-                await self._quietly(client.chat_postEphemeral(channel=channel, user=user,
-                                                              **render.message_payload(reply)))
+                call = client.chat_postEphemeral(channel=channel, user=user, **render.message_payload(reply))
             else:
-                await self._post(client, channel or user, reply)
+                call = client.chat_postMessage(channel=channel or user, **render.message_payload(reply))
+            if not await self._answered(call):
+                await self._later(inbound.address(inbound.team_of(body), user), replies[n:], event_key)
+                return
 
-    async def _post(self, client: AsyncWebClient, channel: str, reply: Message) -> None:
-        await self._quietly(client.chat_postMessage(channel=channel, **render.message_payload(reply)))
-
-    @staticmethod
-    async def _quietly(call) -> None:
-        """A reply that fails is logged; the person's answer is already saved."""
+    async def _answered(self, call) -> bool:
+        """Send one reply. False when Slack is busy or unwell (5xx, a 429 after bolt's one retry, no
+        answer in time) or refuses the token: the reply should go through the outbox. A reply Slack
+        refuses for good is logged; the person's answer is already saved."""
         try:
             await call
         except SlackApiError as failure:
-            log.warning("Slack refused a reply: %s", failure.response.get("error"))
+            error = error_of(failure)
+            status = failure.response.status_code
+            if self.token_health.refused(error) or status == 429 or status >= 500 or error in BUSY_ERRORS:
+                return False
+            log.warning("Slack refused a reply: %s", error)
+            return True
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return False
+        self.token_health.worked()
+        return True
+
+    async def _later(self, who: Address, replies: list[Message], event_key: str | None) -> None:
+        """Replies Slack would not take now go to the person's DM through the outbox, keyed by the
+        event (a retried event adds none)."""
+        key = f"slack:{event_key or uuid.uuid4().hex}"
+        try:
+            await asyncio.to_thread(self.core.reply_later, who, replies, key)
+        except Exception:
+            log.exception("could not keep %d replies to %s for later", len(replies), who.key())
+            return
+        log.warning("Slack would not take a reply just now; %d go through the outbox", len(replies))
+
+    async def _quietly(self, call) -> None:
+        """A redrawn message or home tab that fails is logged; nothing is lost without it."""
+        try:
+            await call
+        except SlackApiError as failure:
+            self.token_health.failed(failure)
+            log.warning("Slack refused an update: %s", error_of(failure))
+        except (aiohttp.ClientError, asyncio.TimeoutError) as failure:
+            log.warning("Slack did not answer an update: %s", type(failure).__name__)

@@ -123,3 +123,30 @@ def mentioned_users(text: str) -> list[str]:
 
 def mentioned_emails(text: str) -> list[str]:
     return [a or b for a, b in EMAIL.findall(text)]
+
+
+# The fields bolt and these converters read before any listener runs, and the shapes they expect.
+_OBJECT_FIELDS = ("event", "view", "container", "message", "channel", "authorizations_url")
+_OBJECT_OR_ID_FIELDS = ("team", "user", "enterprise")
+_TEXT_FIELDS = ("type", "team_id", "user_id", "api_app_id", "command", "text", "trigger_id", "response_url",
+                "event_id", "callback_id", "token")
+_LIST_FIELDS = ("actions", "authorizations")
+
+
+def is_slack_payload(body: Any) -> bool:
+    """A body of the shape Slack sends (an event, a command, an interaction); anything else is
+    refused with 400 before bolt reads it (bolt's middleware would fail on it with a 500)."""
+    if not isinstance(body, dict) or not any(k in body for k in ("type", "command", "ssl_check")):
+        return False  # every payload says what it is: an event or interaction type, a command
+    if any(body.get(f) is not None and not isinstance(body[f], dict) for f in _OBJECT_FIELDS):
+        return False
+    if any(body.get(f) is not None and not isinstance(body[f], (dict, str)) for f in _OBJECT_OR_ID_FIELDS):
+        return False
+    if any(body.get(f) is not None and not isinstance(body[f], str) for f in _TEXT_FIELDS):
+        return False
+    if any(body.get(f) is not None and not (isinstance(body[f], list) and all(isinstance(i, dict) for i in body[f]))
+           for f in _LIST_FIELDS):
+        return False
+    event = body.get("event") or {}
+    return all(event.get(f) is None or isinstance(event[f], str) for f in ("type", "user", "channel", "bot_id",
+                                                                            "subtype", "text", "channel_type"))

@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.installs import NotInstalled, TokenSource
 from adapters.slack.render import message_payload
+from adapters.slack.token_health import TokenHealth
 from bot.capabilities import FORMS, GROUP_CONVERSATION
 from bot.events import Address
 from bot.messages import Message, Recipient
@@ -31,6 +32,7 @@ STALE_RETRY_SECONDS = 15 * 60.0
 # The workspace as a whole: the app was removed or its token revoked; no point retrying soon.
 WORKSPACE_GONE = {"invalid_auth", "token_revoked", "account_inactive", "not_authed", "team_access_not_granted"}
 BUSY_RETRY_SECONDS = 30.0
+WEB_API_TIMEOUT_SECONDS = 10  # each Web API call (slack_sdk's default is 30 s)
 
 
 class SlackSender:
@@ -46,12 +48,14 @@ class SlackSender:
         self.session = session  # an aiohttp.ClientSession shared with the rest of the adapter
         self._conversations: OrderedDict[tuple[str, ...], str] = OrderedDict()
         self._cache_size = conversation_cache_size
+        self.token_health = TokenHealth()  # the adapter gives it the process's Health
 
     def pacing_key(self, recipient: Recipient) -> str:
         return ",".join(m.key() for m in recipient.members)
 
     async def client(self, team_id: str) -> AsyncWebClient:
-        return AsyncWebClient(token=await self.tokens.token_for(team_id), base_url=self.api_url, session=self.session)
+        return AsyncWebClient(token=await self.tokens.token_for(team_id), base_url=self.api_url, session=self.session,
+                              timeout=WEB_API_TIMEOUT_SECONDS)
 
     async def update(self, recipient: Recipient, ref: str, message: Message) -> Sent:
         """Redraw a message sent earlier (chat.update); if Slack cannot, send it as a new one."""
@@ -59,11 +63,13 @@ class SlackSender:
         try:
             client = await self.client(recipient.members[0].workspace)
             await client.chat_update(channel=channel, ts=ts, **message_payload(message))
+            self.token_health.worked()
             return Sent(ref=ref)
         except NotInstalled as missing:
             raise RetryLater(str(missing), after_seconds=BUSY_RETRY_SECONDS * 10) from None
         except SlackApiError as failure:
             error = _error(failure)
+            self.token_health.refused(error)
             self._raise_if_busy(failure, error)
             log.info("could not redraw a message (%s); sending it anew", error)
             return await self.send(recipient, message)
@@ -81,14 +87,18 @@ class SlackSender:
             try:
                 channel = await self._open(client, members)
                 if message.document is not None:
-                    return Sent(ref=await self._upload(client, channel, message), unreachable=tuple(gone))
+                    ref = await self._upload(client, channel, message)
+                    self.token_health.worked()
+                    return Sent(ref=ref, unreachable=tuple(gone))
                 response = await client.chat_postMessage(channel=channel, **message_payload(message, key))
+                self.token_health.worked()
                 return Sent(ref=f"{response['channel']}:{response['ts']}", unreachable=tuple(gone))
             except SlackApiError as failure:
                 self._forget(members)  # a stale conversation id is opened afresh next time
                 error = _error(failure)
                 if error in WORKSPACE_GONE:
                     self.tokens.forget(team)  # a revoked or rotated-away token is read afresh
+                    self.token_health.refused(error)
                 self._raise_if_busy(failure, error)
                 if error in STALE_CONVERSATION and not reopened:
                     reopened = True  # open the conversation again (conversations.open) and retry once

@@ -8,6 +8,7 @@ import dataclasses
 import logging
 import time
 import urllib.parse
+import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -17,13 +18,16 @@ from aiohttp import web
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ConversationReference
+from msrest.exceptions import ClientRequestError, DeserializationError
 
 from adapters import uploads
+from adapters.teams import auth as teams_auth
 from adapters.teams import conversations, inbound, render
 from bot.capabilities import FORMS
 from bot.config import TeamsSettings
 from bot.core import Pairbot
 from bot.events import Address, Command, Joined, Profile, Upload
+from bot.health import Health
 from bot.messages import Link, Message, Recipient
 from bot.sending import RetryLater, Sent, Unreachable
 
@@ -34,6 +38,9 @@ SOMETHING_WENT_WRONG = Message("Sorry, something went wrong on my side and nothi
                                "Please try again in a minute.", intent="error")
 # Answers Teams gives when it is busy or briefly unwell; the delivery is tried again later.
 BUSY = {412, 429, 500, 502, 503, 504}
+# Without a token nothing can be sent; a refused one (a wrong secret) needs the operator.
+NO_TOKEN_RETRY_SECONDS = 30.0
+TOKEN_REFUSED_RETRY_SECONDS = 600.0
 # In a personal chat: the person removed or blocked the app (403), or the chat no longer exists
 # (404). The delivery worker asks again hours later before it counts them as gone. In a group
 # chat both mean the bot is no longer in that chat, not that its members are gone.
@@ -79,26 +86,54 @@ class TeamsAdapter:
     adapter: CloudAdapter
     bot: "PairbotTeamsBot"
     sender: "TeamsSender"
+    auth: teams_auth.TeamsAuth | None = None
 
     async def process(self, request: web.Request) -> web.Response | None:
-        """One POST to /api/messages. CloudAdapter checks the Bot Framework token (when an app id
-        is set) and raises 401 itself; it reads the body again from aiohttp's cache."""
+        """One POST to /api/messages. A body that is not an activity gets 400 here; CloudAdapter
+        checks the Bot Framework token (when an app id is set): 401 when it is missing or wrong,
+        503 when the signing keys cannot be read just now. The body is never logged."""
+        if "application/json" not in request.headers.get("Content-Type", ""):
+            return _refused(400, "expected an activity as JSON")
         try:
-            posted = await request.json()
+            posted = await request.json()  # CloudAdapter reads it again from aiohttp's cache
         except ValueError:
-            posted = None  # CloudAdapter answers a body that is not JSON
-        token = _POSTED.set(posted if isinstance(posted, dict) else None)
+            return _refused(400, "the body is not JSON")
+        if not isinstance(posted, dict) or not isinstance(posted.get("type"), str) or not posted["type"]:
+            return _refused(400, "the body is not an activity")
+        token = _POSTED.set(posted)
         try:
             return await self.adapter.process(request, self.bot)
+        except teams_auth.ValidationUnavailable as unavailable:
+            log.warning("Teams: a request could not be authenticated: %s", unavailable)
+            return _refused(503, "cannot check tokens just now", {"Retry-After": "30"})
+        except (DeserializationError, AttributeError, TypeError) as unreadable:
+            # msrest could not read the activity's fields (a string where an object belongs)
+            log.info("Teams: a malformed activity (%s)", type(unreadable).__name__)
+            return _refused(400, "the body is not an activity")
         finally:
             _POSTED.reset(token)
 
+    async def close(self) -> None:
+        if self.auth is not None:
+            self.auth.close()
 
-def build(core: Pairbot, settings: TeamsSettings, staff: Staff | None = None) -> TeamsAdapter:
+
+def _refused(status: int, reason: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": reason}, status=status, headers=headers)
+
+
+def build(core: Pairbot, settings: TeamsSettings, staff: Staff | None = None,
+          health: Health | None = None) -> TeamsAdapter:
     if not settings.app_id:
         log.warning("Teams: [teams] app_id is empty, so requests to /api/messages are NOT authenticated. "
                     "Use this only on a developer machine.")
-    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(_BotConfig(settings)))
+    auth = None
+    if settings.app_type == "UserAssignedMSI":
+        # A managed identity's token comes from the Azure host, not the login service: botbuilder's own.
+        adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(_BotConfig(settings)))
+    else:
+        auth = teams_auth.build(settings, health or Health())
+        adapter = CloudAdapter(auth.authentication)
     adapter.on_turn_error = _on_turn_error
     core.capabilities.register(PLATFORM, TeamsSender.capabilities)
     core.capabilities.contact_links.register(PLATFORM, contact_links)
@@ -106,12 +141,17 @@ def build(core: Pairbot, settings: TeamsSettings, staff: Staff | None = None) ->
     if not staff.coordinators:
         log.warning("Teams: no coordinator is named by email in [organisation] coordinators, so the first "
                     "person to add Pairbot in a tenant becomes its coordinator.")
-    return TeamsAdapter(adapter, PairbotTeamsBot(core, staff), TeamsSender(adapter, settings.app_id, core))
+    credentials = auth.credentials if auth is not None else None
+    return TeamsAdapter(adapter, PairbotTeamsBot(core, staff),
+                        TeamsSender(adapter, settings.app_id, core, credentials), auth)
 
 
 async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
-    log.exception("Teams turn failed", exc_info=error)
-    await turn_context.send_activity(_activity(SOMETHING_WENT_WRONG))
+    log.error("Teams turn failed: %s", type(error).__name__, exc_info=error)
+    try:
+        await turn_context.send_activity(_activity(SOMETHING_WENT_WRONG))
+    except Exception as failure:  # Teams still gets its answer to the request
+        log.warning("could not tell the person about it either: %s", _reason(failure))
 
 
 def contact_links(me: Profile, others: list[Profile], topic: str) -> list[Link]:
@@ -213,8 +253,8 @@ class PairbotTeamsBot:
                                     self.staff.coordinators, self.staff.facilitators)
         # Handling Joined also marks a person who had removed the app reachable again.
         replies, _ = await self._handle(Joined(inbound.who(raw), event_id=raw.get("id")))
-        for reply in replies if welcome else ():
-            await turn_context.send_activity(_activity(reply))
+        if welcome:
+            await self._reply(turn_context, raw, replies)
 
     async def _profile(self, turn_context: TurnContext, raw: dict[str, Any]) -> Profile | None:
         """Who added the app, with their work email (Teams' member API: the activity has no email)."""
@@ -255,9 +295,25 @@ class PairbotTeamsBot:
                                                    [n for n in notes if n is not already], already)
             if not updated:
                 replies = notes + replies  # the card could not be redrawn: say it the usual way
-        if replies:
-            await turn_context.send_activities([_document_offer(reply, event.text) if reply.document
-                                                else _activity(reply) for reply in replies])
+        await self._reply(turn_context, raw, replies, getattr(event, "text", ""))
+
+    async def _reply(self, turn_context: TurnContext, raw: dict[str, Any], replies: list[Message],
+                     command: str = "") -> None:
+        """Answer in the turn; when Teams is busy (429, 5xx) or there is no token, the replies not
+        yet sent go through the outbox to the person's own chat, and Teams still gets its 200."""
+        for n, reply in enumerate(replies):
+            try:
+                await turn_context.send_activity(_document_offer(reply, command) if reply.document
+                                                 else _activity(reply))
+            except Exception as failure:
+                problem = _classify(failure)
+                if not isinstance(problem, RetryLater):
+                    raise
+                conversation = (raw.get("conversation") or {}).get("id", "")
+                key = f"teams:{raw.get('id') or uuid.uuid4().hex}:{conversation}"
+                await asyncio.to_thread(self.core.reply_later, inbound.who(raw), replies[n:], key)
+                log.warning("Teams would not take a reply (%s); it goes through the outbox", problem)
+                return
 
     async def _on_file_consent(self, turn_context: TurnContext, raw: dict[str, Any]) -> None:
         """The person allowed (or declined) the file we offered. A bot may put a file in a personal
@@ -284,8 +340,8 @@ class PairbotTeamsBot:
                         "Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"}) as response:
                     if response.status not in (200, 201):
                         raise aiohttp.ClientResponseError(response.request_info, (), status=response.status)
-        except aiohttp.ClientError as problem:
-            log.warning("could not upload %s to OneDrive: %s", document.name, problem)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as problem:
+            log.warning("could not upload %s to OneDrive: %s", document.name, _reason(problem))
             await turn_context.send_activity(_activity(Message(
                 f"I couldn't put {document.name} in your OneDrive; please ask again in a minute.", intent="error")))
             return
@@ -374,10 +430,12 @@ class TeamsSender:
     seconds_between_sends = 1 / 7
     app_sends_per_second = 30.0
 
-    def __init__(self, adapter: CloudAdapter, app_id: str, core: Pairbot):
+    def __init__(self, adapter: CloudAdapter, app_id: str, core: Pairbot,
+                 credentials: teams_auth.AppCredentials | None = None):
         self.adapter = adapter
         self.app_id = app_id
         self.core = core
+        self.credentials = credentials
         self._next_app_send = 0.0
         self._app_lock = asyncio.Lock()
 
@@ -423,6 +481,7 @@ class TeamsSender:
             except Exception as failure:  # classified below
                 failed.append(failure)
 
+        await self._token_ready()
         await self._pace_app()
         try:
             await self.adapter.continue_conversation(ConversationReference().deserialize(reference), redraw,
@@ -437,7 +496,17 @@ class TeamsSender:
             return await self.send(recipient, message)
         return Sent(ref=ref)
 
+    async def _token_ready(self) -> None:
+        """Fetch the bot's token off the loop before botbuilder signs a request with it."""
+        if self.credentials is None:
+            return
+        try:
+            await self.credentials.ready()
+        except teams_auth.TokenUnavailable as missing:
+            raise _classify(missing) from None
+
     async def _send_to(self, reference: dict, message: Message, key: str) -> Sent:
+        await self._token_ready()
         await self._pace_app()
         sent: dict[str, Any] = {}
 
@@ -473,6 +542,12 @@ class TeamsSender:
 
 def _classify(failure: Exception) -> Exception:
     """botbuilder's exception as RetryLater / Unreachable, or itself when it is neither."""
+    if isinstance(failure, teams_auth.TokenUnavailable):
+        return RetryLater(str(failure), after_seconds=TOKEN_REFUSED_RETRY_SECONDS if failure.refused
+                          else NO_TOKEN_RETRY_SECONDS)
+    if isinstance(failure, (ClientRequestError, asyncio.TimeoutError)):
+        # No answer in time, or no connection: msrest's requests call gave up (CONNECTOR_TIMEOUT).
+        return RetryLater(f"Teams did not answer: {_reason(failure)}", after_seconds=5.0)
     response = getattr(failure, "response", None)
     status = getattr(response, "status_code", None) or getattr(response, "status", None)
     if status in GONE:
@@ -487,3 +562,7 @@ def _classify(failure: Exception) -> Exception:
         return RetryLater(f"Teams answered {status}", after_seconds=max(wait, 2.0))
     return failure
 
+
+
+def _reason(failure: BaseException) -> str:
+    return f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__

@@ -19,10 +19,10 @@ MAX_SHIFT_WEEKS = 26
 
 
 def _programme(call: Call, name: str | None) -> Programme:
-    """The default programme, or the programme file attached to the command (at the console, the
-    file named is attached by the console itself)."""
+    """The configured (or built-in) programme, or the programme file attached to the command (at
+    the console, the file named is attached by the console itself)."""
     if not name:
-        return default_programme()
+        return call.ctx.options.programme or default_programme()
     upload = next((u for u in call.event.uploads if u.name == name or Path(u.name).name == name), None)
     if upload is None:
         raise Refusal(f"Attach the programme file '{name}' to the message that has the command.")
@@ -40,7 +40,7 @@ def _create(call: Call) -> Message:
     if len(name) > 200:
         raise Refusal("A cohort name can have at most 200 characters.")
     start = parse_date(opts["start"], "start date")
-    zone = opts.get("timezone") or (call.caller.timezone if call.caller else "") or "Europe/London"
+    zone = opts.get("timezone") or call.ctx.options.timezone
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -3,8 +3,8 @@ facilitators and coordinators: meetings held this week and against target, shado
 contracts agreed, open surveys and who has not answered, offers nobody has booked, workshop
 headcounts, project stages, pairs gone quiet and what comes next. Written to be read on a phone.
 
-Its figures are counted in the unit of work that records it (`digest` is called by `send`), so they
-are true as of the moment it goes into the outbox."""
+Its figures are counted when it goes out: the delivery worker asks for it again (`recount`) just
+before sending, so a digest held back by a facilitator's quiet hours is not hours out of date."""
 
 from __future__ import annotations
 
@@ -87,7 +87,14 @@ def digest(ctx: FlowContext, cohort: Cohort, heading: str) -> Message:
     if f.upcoming:
         lines.append("Next: " + "; ".join(f"{due:%a} {due.day} {due:%b} {step.intent.replace('_', ' ')}"
                                           for due, step in f.upcoming[:2]))
-    return Message("\n".join(lines), intent="digest")
+    return Message("\n".join(lines), intent="digest", recount=f"digest:{cohort.id}:{heading}")
+
+
+def recount(ctx: FlowContext, message: Message) -> Message:
+    """The digest `message` asks for, counted now (the message itself if its cohort is gone)."""
+    _, cohort_id, heading = message.recount.split(":", 2)
+    cohort = ctx.session.get(Cohort, int(cohort_id))
+    return digest(ctx, cohort, heading) if cohort is not None else message
 
 
 def send(ctx: FlowContext, cohort: Cohort, heading: str, key: str) -> int:
