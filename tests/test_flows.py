@@ -69,6 +69,21 @@ def test_slot_choice_books_it_tells_the_buddy_and_cannot_be_answered_twice(h):
         assert meeting.status == "agreed" and meeting.agreed_at.isoformat() == meeting.slots[0]
 
 
+def test_a_did_you_meet_check_run_again_after_a_restart_asks_once(h):
+    h.run_step("buddy-meeting-1")
+    h.click("ben", _slot_choices(h.last("ben"))[0].label)
+    (wakeup,) = h.core.pending_wakeups()
+    h.clock.set(wakeup.at)
+    assert h.core.run_wakeup("meeting_check", wakeup.ref_id) == 1
+    # A new timeline leader re-arms the check, still pending, and runs it again.
+    assert h.core.run_wakeup("meeting_check", wakeup.ref_id) == 0
+    h.deliver()
+    with h.db.session() as s:
+        prompts = s.scalars(select(Prompt).where(Prompt.flow == "meeting", Prompt.status == "open")).all()
+        assert sorted(p.participant_id for p in prompts if p.state.get("stage") == "outcome") == [1, 2]
+    assert len([m for _, m in h.group_messages() if m.intent == "did_you_meet"]) == 1
+
+
 def test_after_the_slot_did_you_meet_yes_records_it_and_prompts_private_reflections(h):
     h.run_step("buddy-meeting-1")
     h.click("ben", _slot_choices(h.last("ben"))[0].label)

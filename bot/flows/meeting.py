@@ -308,6 +308,9 @@ def ask_outcome(ctx: FlowContext, meeting_id: int) -> int:
     members = active_members(pair)
     if pair.status != "active" or len(members) < 2:
         return 0
+    # A restart or a new timeline leader runs a past-due check again: ask once.
+    if _asked_outcome(ctx, meeting) >= {m.id for m in members}:
+        return 0
     when = f" on {format_slot(meeting.agreed_at, _tz(members[0]))}" if meeting.agreed_at else ""
     text = f"Did your {_what(meeting)}{when} happen?"
     options = (
@@ -328,6 +331,13 @@ def ask_outcome(ctx: FlowContext, meeting_id: int) -> int:
     for member in members:
         ctx.send_to(member, message, f"{key}:to:{member.id}", meeting.cohort_id)
     return len(members)
+
+
+def _asked_outcome(ctx: FlowContext, meeting: Meeting) -> set[int]:
+    """Participants with this meeting's "did it happen?" open."""
+    prompts = ctx.session.scalars(select(Prompt).where(Prompt.flow == FLOW, Prompt.ref_id == meeting.id,
+                                                       Prompt.status.in_(("open", "waiting"))))
+    return {p.participant_id for p in prompts if (p.state or {}).get("stage") == "outcome"}
 
 
 def _record_outcome(ctx: FlowContext, who: Participant, meeting: Meeting, outcome: str) -> Message:
