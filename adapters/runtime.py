@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import timedelta, timezone
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -22,7 +22,7 @@ from bot.core import Pairbot
 from bot.db import Database, is_sqlite
 from bot.health import Health
 from bot.metrics import Metrics
-from scheduler.delivery import DeliveryWorker
+from scheduler.delivery import STOP_GRACE_SECONDS, DeliveryWorker
 from scheduler.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -51,9 +51,11 @@ class Running:
 
     async def close(self) -> None:
         self.stop.set()
+        # Workers finish their sends in flight (up to STOP_GRACE_SECONDS), record them and give back
+        # unsent claims; cancelling one only if that itself hangs.
         for task in self._tasks:
             try:
-                await asyncio.wait_for(task, timeout=5)
+                await asyncio.wait_for(task, timeout=STOP_GRACE_SECONDS * 2 + 5)
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 task.cancel()
         await self.timeline.stop()
@@ -64,6 +66,13 @@ class Running:
         for close in self._closers:
             await close()
         self.core.db.dispose()
+
+
+def delivery_worker(running: Running, sender, settings: Settings) -> DeliveryWorker:
+    return DeliveryWorker(running.core, sender, batch_size=settings.delivery.batch_size,
+                          concurrency=settings.delivery.concurrency,
+                          give_up_after=timedelta(hours=settings.delivery.give_up_after_hours),
+                          health=running.health, metrics=running.metrics)
 
 
 def open_database(url: str) -> Database:
@@ -106,16 +115,14 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
                 raise StartupError(slack.explain_start_failure(problem, settings.slack.api_url)) from None
             log.info("Slack: one workspace (%s) with a bot token", team)
         running._closers.append(adapter.close)
-        running.workers.append(DeliveryWorker(core, adapter.sender, batch_size=settings.delivery.batch_size,
-                                              max_attempts=settings.delivery.max_attempts))
+        running.workers.append(delivery_worker(running, adapter.sender, settings))
         slack_app = adapter.app
     teams_adapter = None
     if settings.teams.enabled:
         from adapters.teams import app as teams
 
         teams_adapter = teams.build(core, settings.teams, teams.Staff.from_settings(settings.organisation))
-        running.workers.append(DeliveryWorker(core, teams_adapter.sender, batch_size=settings.delivery.batch_size,
-                                              max_attempts=settings.delivery.max_attempts))
+        running.workers.append(delivery_worker(running, teams_adapter.sender, settings))
     timeline.start()
     for worker in running.workers:
         running._tasks.append(asyncio.create_task(worker.run(running.stop)))

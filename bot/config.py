@@ -133,7 +133,11 @@ class OrganisationSettings(_Section):
 
 class DeliverySettings(_Section):
     batch_size: int = Field(200, ge=1, le=5000)
-    max_attempts: int = Field(8, ge=1, le=50)
+    # Sends in flight at once per platform; also the most a crash can make go twice.
+    concurrency: int = Field(32, ge=1, le=500)
+    # A delivery the platform keeps refusing is retried this long from when it was due, then failed
+    # (and the coordinators told).
+    give_up_after_hours: int = Field(24, ge=1, le=24 * 14)
 
 
 class Settings(_Section):
