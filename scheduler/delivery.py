@@ -81,7 +81,8 @@ class _Outcome:
     kind: str  # sent | retry | release | final
     ref: str = ""
     error: str = ""
-    wait: float = 0.0  # wall seconds until it may be tried again (retry, release)
+    wait: float = 0.0  # retry: wall seconds until it may be tried again
+    until: datetime | None = None  # release: when it is due again (None: now)
     status: str = ""  # final: failed | unreachable | gone
     who: Recipient | None = None  # final: who cannot be reached
     left_out: tuple[Address, ...] = ()  # sent: group members the platform could not reach
@@ -108,7 +109,7 @@ class DeliveryWorker:
         # time.monotonic() when the worker last went round its loop; a stale one means it is stuck.
         self.last_progress = time.monotonic()
         self._next_send: dict[str, float] = {}  # pacing key -> when its next send may go
-        self._paused: dict[str, float] = {}  # pacing key -> until when the platform asked it to wait
+        self._paused: dict[str, datetime] = {}  # pacing key -> until when (programme time) it must wait
         self._app_next = 0.0
         self._app_paused_until = 0.0
         self._refs: OrderedDict[str, str] = OrderedDict()  # key -> ref of messages sent lately
@@ -204,12 +205,12 @@ class DeliveryWorker:
         lane = self._lanes[key]
         try:
             while lane and not self._stopping:
-                paused = self._paused.get(key, 0.0) - time.monotonic()
-                if paused > 0:
+                paused = self._paused.get(key)
+                if paused is not None and paused > self.core.clock.now():
                     # The platform asked this conversation to wait: its messages go back until then,
                     # so they come back in order with the one that was refused.
                     while lane:
-                        self._hand(_Outcome(lane.popleft()[0], "release", wait=paused))
+                        self._hand(_Outcome(lane.popleft()[0], "release", until=paused))
                     break
                 await self._pace(key)
                 await self._app_rate()
@@ -230,9 +231,9 @@ class DeliveryWorker:
                 outcome.slot = True
                 self._hand(outcome)
                 if outcome.kind == "retry" and outcome.reason == "busy":
-                    self._paused[key] = time.monotonic() + outcome.wait
+                    now = self.core.clock.now()
+                    self._paused[key] = now + self._programme_span(outcome.wait)
                     if len(self._paused) > 20_000:
-                        now = time.monotonic()
                         self._paused = {k: t for k, t in self._paused.items() if t > now}
                 if lane:
                     await asyncio.sleep(0)  # the other conversations take their turn
@@ -389,7 +390,7 @@ class DeliveryWorker:
                         self._ask_again_later(session, delivery, Recipient.person(member),
                                               "not reachable in the group conversation", now, confirm_at)
                 elif outcome.kind == "release":
-                    outbox.release(session, [delivery.id], now + self._programme_span(outcome.wait), owner=owner)
+                    outbox.release(session, [delivery.id], max(outcome.until or now, now), owner=owner)
                 elif outcome.kind == "retry":
                     self._retry_or_fail(ctx, outcome, now)
                 elif outcome.status == "gone":  # the adapter is sure: no second asking
