@@ -24,7 +24,7 @@ from bot.core import Pairbot
 from bot.db import Database, is_sqlite
 from bot.health import Health
 from bot.metrics import Metrics
-from scheduler.delivery import DeliveryWorker
+from scheduler.delivery import STOP_GRACE_SECONDS, DeliveryWorker
 from scheduler.leader import ServeLockError, SingleServerLock, leadership_for, serve_lock_for
 from scheduler.timeline import Timeline
 
@@ -57,9 +57,11 @@ class Running:
 
     async def close(self) -> None:
         self.stop.set()
+        # Workers finish their sends in flight (up to STOP_GRACE_SECONDS), record them and give back
+        # unsent claims; cancelling one only if that itself hangs.
         for task in self._tasks:
             try:
-                await asyncio.wait_for(task, timeout=5)
+                await asyncio.wait_for(task, timeout=STOP_GRACE_SECONDS * 2 + 5)
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 task.cancel()
         await self.timeline.stop()
@@ -73,6 +75,13 @@ class Running:
         self.core.db.dispose()
         if self._serve_lock is not None:
             self._serve_lock.release()
+
+
+def delivery_worker(running: Running, sender, settings: Settings) -> DeliveryWorker:
+    return DeliveryWorker(running.core, sender, batch_size=settings.delivery.batch_size,
+                          concurrency=settings.delivery.concurrency,
+                          give_up_after=timedelta(hours=settings.delivery.give_up_after_hours),
+                          health=running.health, metrics=running.metrics)
 
 
 def open_database(url: str) -> Database:
@@ -148,9 +157,7 @@ async def _start(settings: Settings, clock: Clock, programme, serve_lock: Single
                 raise StartupError(slack.explain_start_failure(problem, settings.slack.api_url)) from None
             log.info("Slack: one workspace (%s) with a bot token", team)
         running._closers.append(adapter.close)
-        running.workers.append(DeliveryWorker(core, adapter.sender, batch_size=settings.delivery.batch_size,
-                                              max_attempts=settings.delivery.max_attempts,
-                                              metrics=running.metrics))
+        running.workers.append(delivery_worker(running, adapter.sender, settings))
         slack_app = adapter.app
     teams_adapter = None
     if settings.teams.enabled:
@@ -159,9 +166,7 @@ async def _start(settings: Settings, clock: Clock, programme, serve_lock: Single
         teams_adapter = teams.build(core, settings.teams, teams.Staff.from_settings(settings.organisation),
                                     health=running.health)
         running._closers.append(teams_adapter.close)
-        running.workers.append(DeliveryWorker(core, teams_adapter.sender, batch_size=settings.delivery.batch_size,
-                                              max_attempts=settings.delivery.max_attempts,
-                                              metrics=running.metrics))
+        running.workers.append(delivery_worker(running, teams_adapter.sender, settings))
     timeline.start(lead=False)
     leadership = leadership_for(timeline, db)
     await leadership.begin()

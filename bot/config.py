@@ -149,9 +149,13 @@ class OrganisationSettings(_Section):
 
 class DeliverySettings(_Section):
     batch_size: int = Field(200, ge=1, le=5000)
-    max_attempts: int = Field(8, ge=1, le=50)
     # /healthz says the outbox has fallen behind when a due delivery has waited longer than this.
     behind_after_minutes: int = Field(15, ge=1, le=24 * 60)
+    # Sends in flight at once per platform; also the most a crash can make go twice.
+    concurrency: int = Field(32, ge=1, le=500)
+    # A delivery the platform keeps refusing is retried this long from when it was due, then failed
+    # (and the coordinators told).
+    give_up_after_hours: int = Field(24, ge=1, le=24 * 14)
 
 
 class Settings(_Section):

@@ -345,6 +345,8 @@ class Delivery(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     available_at: Mapped[datetime]  # when it may next be tried (a claim moves it to the lease's end)
+    # The worker (replica) whose claim this is; only it may mark the row (see bot/outbox.py).
+    claimed_by: Mapped[Optional[str]] = mapped_column(String(100))
     # When it was meant to go: now, or later for a message held for the recipient's daytime.
     due_at: Mapped[Optional[datetime]]
     created_at: Mapped[datetime]

@@ -2,7 +2,9 @@
 
 An idempotency key (e.g. "step:12:buddy-1:participant:40") makes recording the same delivery twice a
 no-op, so a step that runs again, a retried event or a second replica cannot send a message twice.
-The delivery worker (scheduler/delivery.py) claims due rows, sends them and marks each one.
+The delivery worker (scheduler/delivery.py) claims due rows, sends them and marks each one. A claim
+has an owner (the worker's replica id) and a lease; only the owner can mark or release the row, so a
+worker whose lease ran out and whose rows another worker took cannot overwrite what that one did.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import insert_for
 from bot.messages import Message, Recipient
 from bot.models import Delivery
 
-# A claimed row whose worker died is offered again after this long.
+# A claimed row whose worker died is offered again after this long (the delivery worker takes a
+# much shorter lease and renews it while it works on the row).
 CLAIM_LEASE = timedelta(minutes=5)
 
 
@@ -70,12 +73,42 @@ class ClaimedDelivery:
     recipient: Recipient
     message: Message
     attempts: int
+    # When it was first meant to go: the retry window is counted from here.
+    due_at: datetime | None = None
+    cohort_id: int | None = None
 
 
-def claim(session: Session, platform: str, now: datetime, limit: int) -> list[ClaimedDelivery]:
-    """Take up to `limit` due deliveries for one platform; other workers skip the rows taken."""
+def claim(session: Session, platform: str, now: datetime, limit: int, owner: str = "",
+          lease: timedelta = CLAIM_LEASE, skip: Iterable[int] = ()) -> list[ClaimedDelivery]:
+    """Take up to `limit` due deliveries for one platform for `owner` until `now + lease`; other
+    workers skip the rows taken (SKIP LOCKED on PostgreSQL). A row whose lease ran out is due
+    again. `skip`: rows the owner still holds in memory (it must not take them twice)."""
+    return claimed_deliveries(claim_rows(session, platform, now, limit, owner, lease, skip))
+
+
+def claimed_deliveries(rows) -> list[ClaimedDelivery]:
+    """The rows of `claim_rows` as deliveries (decoding them needs no transaction)."""
+    return [
+        ClaimedDelivery(
+            id=r.id,
+            key=r.idempotency_key,
+            recipient=Recipient.from_dict(r.recipient),
+            message=Message.from_dict(r.message),
+            attempts=r.attempts + 1,
+            due_at=r.due_at or r.created_at,
+            cohort_id=r.cohort_id,
+        )
+        for r in rows
+    ]
+
+
+def claim_rows(session: Session, platform: str, now: datetime, limit: int, owner: str = "",
+               lease: timedelta = CLAIM_LEASE, skip: Iterable[int] = ()) -> list:
+    """`claim`, as plain rows."""
+    # Plain rows, not ORM objects: a claim is on the hot path of every fan-out.
     due = (
-        select(Delivery)
+        select(Delivery.id, Delivery.idempotency_key, Delivery.recipient, Delivery.message, Delivery.attempts,
+               Delivery.due_at, Delivery.created_at, Delivery.cohort_id)
         .where(
             Delivery.platform == platform,
             Delivery.status.in_(("pending", "sending")),
@@ -84,56 +117,103 @@ def claim(session: Session, platform: str, now: datetime, limit: int) -> list[Cl
         .order_by(Delivery.id)
         .limit(limit)
     )
+    skip = list(skip)
+    if skip:
+        due = due.where(Delivery.id.not_in(skip))
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
-    rows = session.scalars(due).all()
+    rows = session.execute(due).all()
     if not rows:
         return []
     session.execute(
         update(Delivery)
         .where(Delivery.id.in_([r.id for r in rows]))
-        .values(status="sending", attempts=Delivery.attempts + 1, available_at=now + CLAIM_LEASE)
+        .values(status="sending", attempts=Delivery.attempts + 1, available_at=now + lease, claimed_by=owner)
         .execution_options(synchronize_session=False)
     )
-    return [
-        ClaimedDelivery(
-            id=r.id,
-            key=r.idempotency_key,
-            recipient=Recipient.from_dict(r.recipient),
-            message=Message.from_dict(r.message),
-            attempts=r.attempts + 1,
-        )
-        for r in rows
-    ]
+    return rows
 
 
-def mark_sent(session: Session, sent: dict[int, str], now: datetime) -> None:
-    """Mark deliveries sent; `sent` maps delivery id to the platform's message reference."""
+def _owned(ids, owner: str):
+    """Rows still claimed by `owner`: a row whose lease ran out and that another worker took is not."""
+    return (Delivery.id.in_(ids), Delivery.claimed_by == owner, Delivery.status == "sending")
+
+
+def mark_sent(session: Session, sent: dict[int, str], now: datetime, owner: str = "") -> set[int]:
+    """Mark deliveries sent; `sent` maps delivery id to the platform's message reference. Returns
+    the ids marked; any other was no longer this owner's claim (it may have gone twice)."""
     if not sent:
-        return
-    # One executemany by primary key rather than a statement per delivery.
-    session.execute(
-        update(Delivery),
-        [
-            {"id": delivery_id, "status": "sent", "sent_at": now, "platform_ref": ref or None, "last_error": None}
-            for delivery_id, ref in sent.items()
-        ],
+        return set()
+    table = Delivery.__table__
+    # One executemany by primary key (much cheaper than one statement with a CASE per row).
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.claimed_by == owner, table.c.status == "sending")
+        .values(status="sent", sent_at=now, platform_ref=bindparam("b_ref"), last_error=None)
     )
+    result = session.connection().execute(statement, [{"b_id": i, "b_ref": ref or None} for i, ref in sent.items()])
+    if result.rowcount == len(sent):
+        return set(sent)
+    ids = sorted(sent)
+    marked: set[int] = set()
+    for start in range(0, len(ids), 500):
+        marked.update(session.scalars(select(Delivery.id).where(
+            Delivery.id.in_(ids[start : start + 500]), Delivery.claimed_by == owner, Delivery.status == "sent")))
+    return marked
 
 
-def mark_retry(session: Session, delivery_id: int, error: str, retry_at: datetime) -> None:
-    session.execute(
+def mark_retry(session: Session, delivery_id: int, error: str, retry_at: datetime, owner: str = "") -> bool:
+    """Put a claimed delivery back to be tried at `retry_at`; False when it was not this owner's."""
+    result = session.execute(
         update(Delivery)
-        .where(Delivery.id == delivery_id)
-        .values(status="pending", available_at=retry_at, last_error=error[:2000])
+        .where(*_owned([delivery_id], owner))
+        .values(status="pending", available_at=retry_at, last_error=error[:2000], claimed_by=None)
+        .execution_options(synchronize_session=False)
     )
+    return result.rowcount == 1
 
 
-def mark_final(session: Session, delivery_id: int, status: str, error: str) -> None:
-    """End a delivery that will never be sent: 'failed' or 'unreachable'."""
-    session.execute(
-        update(Delivery).where(Delivery.id == delivery_id).values(status=status, last_error=error[:2000])
+def mark_final(session: Session, delivery_id: int, status: str, error: str, owner: str = "") -> bool:
+    """End a delivery that will never be sent: 'failed' or 'unreachable'; False when it was not
+    this owner's claim."""
+    result = session.execute(
+        update(Delivery)
+        .where(*_owned([delivery_id], owner))
+        .values(status=status, last_error=error[:2000])
+        .execution_options(synchronize_session=False)
     )
+    return result.rowcount == 1
+
+
+def release(session: Session, ids: Iterable[int], available_at: datetime, owner: str = "") -> int:
+    """Give back claimed deliveries that were not sent (a stopping worker, a paused conversation):
+    pending again from `available_at`, with no owner, the claim's attempt not counted."""
+    ids = sorted(ids)
+    released = 0
+    for start in range(0, len(ids), 500):
+        result = session.execute(
+            update(Delivery)
+            .where(*_owned(ids[start : start + 500], owner))
+            .values(status="pending", available_at=available_at, claimed_by=None, attempts=Delivery.attempts - 1)
+            .execution_options(synchronize_session=False)
+        )
+        released += result.rowcount
+    return released
+
+
+def renew(session: Session, ids: Iterable[int], until: datetime, owner: str = "") -> int:
+    """Extend the lease of the rows `owner` still works on; returns how many are still its own."""
+    ids = sorted(ids)
+    renewed = 0
+    for start in range(0, len(ids), 500):
+        result = session.execute(
+            update(Delivery)
+            .where(*_owned(ids[start : start + 500], owner))
+            .values(available_at=until)
+            .execution_options(synchronize_session=False)
+        )
+        renewed += result.rowcount
+    return renewed
 
 
 def pending_count(session: Session, platform: str | None = None) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.context import FlowContext, active_members, names
-from bot.models import Cohort, Pair, PairMember, Participant
+from bot.models import Cohort, Pair, PairMember, Participant, Person
 
 
 def reachable(members: list[Participant]) -> list[Participant]:
@@ -58,3 +58,27 @@ def coordinator_alert(ctx: FlowContext, participant: Participant, name: str, rea
     cohort = ctx.session.get(Cohort, participant.cohort_id)
     return (f"I can no longer reach {name} ({reason}) for {cohort.name}. {pair_outlook(ctx, participant)} "
             f"I'll send to {name} again as soon as they write to me; you may want to get in touch.")
+
+
+def tell_undelivered(ctx: FlowContext, members, cohort_id: int | None, reason: str, cause: str,
+                     hours: float) -> None:
+    """A delivery the platform never accepted, however long it was tried: the coordinators of the
+    cohort it was for hear of it once per person and cause, not once per message."""
+    for address in members:
+        person = ctx.session.scalars(select(Person).where(
+            Person.platform == address.platform, Person.workspace == address.workspace,
+            Person.user_id == address.user)).first()
+        if person is None:
+            continue
+        query = select(Participant).where(Participant.person_id == person.id)
+        if cohort_id is not None:
+            query = query.where(Participant.cohort_id == cohort_id)
+        for participant in ctx.session.scalars(query):
+            cohort = ctx.session.get(Cohort, participant.cohort_id)
+            if cohort.status not in ("running", "paused", "draft"):
+                continue
+            ctx.tell_coordinators(
+                cohort, f"I couldn't deliver a message to {person.name} for {cohort.name}: I kept trying for "
+                        f"{hours:g} hours ({reason}). Later messages to them may not arrive either; you may "
+                        f"want to get in touch with them.",
+                key=f"undelivered:{person.id}:{cohort.id}:{cause}"[:180], intent="delivery_failed")

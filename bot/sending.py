@@ -20,11 +20,13 @@ class Sent:
 
 
 class RetryLater(Exception):
-    """The platform is busy (429, 5xx): try again after `after_seconds`."""
+    """The platform is busy (429, 5xx): try again after `after_seconds`. The worker pauses that
+    conversation meanwhile; `app_wide`: the platform asks the whole app to wait."""
 
-    def __init__(self, reason: str, after_seconds: float = 1.0):
+    def __init__(self, reason: str, after_seconds: float = 1.0, app_wide: bool = False):
         super().__init__(reason)
         self.after_seconds = after_seconds
+        self.app_wide = app_wide
 
 
 class Unreachable(Exception):
@@ -52,6 +54,8 @@ class Sender(Protocol):
         ...
 
     seconds_between_sends: float
+
+    # Optional: `messages_per_second`, the platform's app-wide rate; the worker keeps under it.
 
     # Optional: `async def update(recipient, ref, message) -> Sent` redraws a message sent earlier
     # (`ref` from its Sent) for a message with `replaces`; without it the worker sends it anew.

@@ -96,6 +96,8 @@ class FakeSlack:
         self.installer_user_id = ""
 
         self.calls: list[Call] = []
+        # Seconds each Web API call takes before it is answered (a slow platform, for fault tests).
+        self.delay = 0.0
         self.responses: list[JSON] = []
         self.users: dict[str, JSON] = {}
         self.valid_tokens: set[str] = {bot_token}
@@ -278,6 +280,8 @@ class FakeSlack:
         token = _bearer_token(request) or args.pop("token", None)
         call = Call(method, args, token)
         self.calls.append(call)
+        if self.delay:
+            await asyncio.sleep(self.delay)
 
         injection = self._take_injection(call)
         if injection is not None:
