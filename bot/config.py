@@ -55,6 +55,10 @@ class SlackSettings(_Section):
     client_id: str = ""
     client_secret: str = ""
     scopes: list[str] = []
+    # Slack's pace for chat.postMessage: about 1 a second per channel, and "several hundred
+    # messages per minute" per workspace (Slack Web API docs, 2026-12).
+    seconds_between_sends: float = Field(1.0, ge=0, le=60)
+    messages_per_second: float = Field(5.0, gt=0, le=1000)
 
     @field_validator("api_url")
     @classmethod
@@ -96,6 +100,11 @@ class TeamsSettings(_Section):
         if not value.startswith("https://"):
             raise ValueError(f"'{value}' must start with https://")
         return value if value.endswith("/") or info.field_name != "login_url" else value + "/"
+
+    # Teams' limits for bots (learn.microsoft.com "Rate limiting for bots", 2026-12): per chat 7 in
+    # 1 s, 8 in 2 s, 60 in 30 s, 1800 in an hour; 50 requests a second per app per tenant.
+    seconds_between_sends: float = Field(0.5, ge=0, le=60)
+    messages_per_second: float = Field(50.0, gt=0, le=1000)
 
     @model_validator(mode="after")
     def _complete(self):

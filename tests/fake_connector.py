@@ -32,10 +32,15 @@ Usage::
 only); ``requests`` holds every request received, including failed ones and GETs, with the HTTP
 status answered. ``fail()`` makes the next matching requests answer with an HTTP error and a Bot
 Framework error body.
+
+Opt-in, for load: ``latency`` answers every connector request that many seconds after it arrived,
+and ``enforce_limits=True`` answers HTTP 429 with Retry-After past Teams' documented limits
+(``TeamsLimits``: per conversation and per app), counting each in ``throttled``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -45,6 +50,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
+
+from rate_limits import Limit, Window, admit
 
 JSON = dict[str, Any]
 
@@ -84,6 +91,17 @@ class Sent:
     id: str | None = None  # the id the fake gave the activity (new activity; the updated one for PUT)
 
 
+@dataclass(frozen=True)
+class TeamsLimits:
+    """Teams' limits for bots (learn.microsoft.com "Optimize your bot with rate limiting in Teams",
+    2026-12), as (requests, seconds) windows: per bot per conversation ("thread") 7 in 1 s, 8 in 2 s,
+    60 in 30 s, 1800 in 3600 s; and 50 requests a second per app per tenant. Every request counts
+    (sends, updates, member look-ups)."""
+
+    per_conversation: tuple[tuple[int, float], ...] = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
+    per_app: tuple[tuple[int, float], ...] = ((50, 1.0),)
+
+
 @dataclass
 class _Injection:
     status: int
@@ -114,7 +132,8 @@ class FakeConnector:
     ``path_prefix`` imitates service URLs with a path, such as Teams' ``.../emea/``.
     """
 
-    def __init__(self, *, strict: bool = True, path_prefix: str = "") -> None:
+    def __init__(self, *, strict: bool = True, path_prefix: str = "", latency: float = 0.0,
+                 enforce_limits: bool = False, limits: TeamsLimits = TeamsLimits()) -> None:
         self.strict = strict
         self.path_prefix = path_prefix.strip("/")
         self.sent: list[Sent] = []
@@ -133,6 +152,12 @@ class FakeConnector:
         self._conversation_ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
+        self.latency = latency
+        self.enforce_limits = enforce_limits
+        self.limits = limits
+        self.throttled = 0  # requests answered 429 by enforce_limits
+        self._app_windows = [Window(n, seconds) for n, seconds in limits.per_app]
+        self._conversation_windows: dict[str, list[Window]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -235,6 +260,23 @@ class FakeConnector:
                 "contentUrl": f"https://onedrive.example/personal/{name}"}
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        response = await self._answer(request)
+        if self.latency:
+            await asyncio.sleep(self.latency)  # the network and the service's own time, both ways
+        return response
+
+    def _limits_for(self, info: Sent) -> list[Limit]:
+        if not info.path.startswith("/v3/"):
+            return []
+        if not info.conversation_id:
+            return list(self._app_windows)
+        windows = self._conversation_windows.get(info.conversation_id)
+        if windows is None:
+            windows = [Window(n, seconds) for n, seconds in self.limits.per_conversation]
+            self._conversation_windows[info.conversation_id] = windows
+        return [*self._app_windows, *windows]
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         raw_path = request.raw_path.split("?", 1)[0]
         raw_segments = [segment for segment in raw_path.split("/") if segment]
         if raw_segments[:1] == ["onedrive"] and request.method == "PUT" and len(raw_segments) == 2:
@@ -281,6 +323,12 @@ class FakeConnector:
                 info.status = injection.status
                 headers = {"Retry-After": str(injection.retry_after)} if injection.retry_after is not None else None
                 return self._error(injection.status, injection.code, injection.message, headers)
+
+        retry_after = admit(self._limits_for(info), time.monotonic()) if self.enforce_limits else 0
+        if retry_after:
+            self.throttled += 1
+            info.status = 429
+            return self._error(429, "Throttled", "Too many requests", {"Retry-After": str(retry_after)})
 
         try:
             result = self._route(info, segments)

@@ -6,6 +6,11 @@ DM / group-DM channels and the messages posted in them, modal and App Home views
 (including token rotation through ``oauth.v2.access``). Every request is recorded in ``calls``;
 ``fail()`` and ``rate_limit()`` inject errors into the next matching calls.
 
+Opt-in, for load: ``latency`` answers every Web API call that many seconds after it arrived, and
+``enforce_limits=True`` answers HTTP 429 with Retry-After past Slack's documented limits
+(``SlackLimits``: chat.postMessage per channel and per workspace, Tier 3 methods per workspace),
+counting each in ``throttled``.
+
 Usage::
 
     fake = FakeSlack()
@@ -35,6 +40,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
 from aiohttp import web
+
+from rate_limits import Bucket, Limit, admit
 
 JSON = dict[str, Any]
 
@@ -71,6 +78,21 @@ class _Injection:
         return self.remaining > 0 and self.method == call.method and (self.when is None or self.when(call))
 
 
+@dataclass(frozen=True)
+class SlackLimits:
+    """Slack's limits (Web API docs, "Rate limits" and chat.postMessage, 2026-12), as token buckets:
+    chat.postMessage about 1 a second per channel with short bursts, and "several hundred messages
+    per minute" per workspace; Tier 3 methods (conversations.open, chat.update) 50+ a minute."""
+
+    post_per_channel: float = 1.0
+    post_per_channel_burst: float = 3
+    post_per_workspace: float = 5.0
+    post_per_workspace_burst: float = 10
+    tier3_per_minute: float = 50
+    tier3_burst: float = 5
+    tier3_methods: frozenset[str] = frozenset({"conversations.open", "chat.update"})
+
+
 @dataclass
 class _Channel:
     id: str
@@ -83,7 +105,8 @@ class _Channel:
 class FakeSlack:
     """In-process imitation of the parts of slack.com/api that Pairbot uses."""
 
-    def __init__(self, team_id: str = "T1", bot_user_id: str = "UBOT", bot_token: str = "xoxb-test") -> None:
+    def __init__(self, team_id: str = "T1", bot_user_id: str = "UBOT", bot_token: str = "xoxb-test", *,
+                 latency: float = 0.0, enforce_limits: bool = False, limits: SlackLimits = SlackLimits()) -> None:
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.bot_token = bot_token
@@ -114,6 +137,11 @@ class FakeSlack:
         self._ids = itertools.count(1)
         self._message_count = itertools.count(1)
         self._token_count = itertools.count(1)
+        self.latency = latency
+        self.enforce_limits = enforce_limits
+        self.limits = limits
+        self.throttled: dict[str, int] = {}  # method -> calls answered 429 by enforce_limits
+        self._buckets: dict[tuple[str, str], Bucket] = {}
 
         self._socket: web.WebSocketResponse | None = None
         self._socket_acks: dict[str, asyncio.Future] = {}
@@ -223,6 +251,19 @@ class FakeSlack:
         self._channels[channel_id] = channel
         self.messages[channel_id] = channel.messages
 
+    def open_conversation(self, *users: str) -> str:
+        """The DM (one user) or group DM with these users, opened now if need be, as
+        conversations.open would; for tests that set up conversations the bot opened earlier."""
+        others = frozenset(users) - {self.bot_user_id}
+        existing = self._conversations.get(others)
+        return existing if existing else self._open_channel(others).id
+
+    def forget_channel(self, channel_id: str) -> None:
+        """The conversation is gone (an admin deleted it): its id answers channel_not_found and
+        conversations.open opens a new one."""
+        channel = self._channels.pop(channel_id)
+        self._conversations = {k: v for k, v in self._conversations.items() if v != channel.id}
+
     def add_refresh_token(self, token: str) -> None:
         self._refresh_tokens.add(token)
 
@@ -275,6 +316,12 @@ class FakeSlack:
     # ------------------------------------------------------------------ HTTP layer
 
     async def _handle_api(self, request: web.Request) -> web.Response:
+        response = await self._answer_api(request)
+        if self.latency:
+            await asyncio.sleep(self.latency)  # the network and Slack's own time, both ways
+        return response
+
+    async def _answer_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await _read_arguments(request)
         token = _bearer_token(request) or args.pop("token", None)
@@ -300,6 +347,12 @@ class FakeSlack:
             if token not in self.valid_tokens:
                 return web.json_response({"ok": False, "error": "invalid_auth"})
 
+        retry_after = admit(self._limits_for(call), time.monotonic()) if self.enforce_limits else 0
+        if retry_after:
+            self.throttled[method] = self.throttled.get(method, 0) + 1
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                     headers={"Retry-After": str(retry_after)})
+
         handler = self._handlers.get(method)
         result = await handler(call, request) if handler is not None else {"ok": True}
         return web.json_response(result)
@@ -317,6 +370,27 @@ class FakeSlack:
     def _issued(self, request: web.Request) -> bool:
         n = request.match_info["n"]
         return any(url.endswith(f"/response/{n}") for url in self._response_urls)
+
+    def _limits_for(self, call: Call) -> list[Limit]:
+        """The buckets this call counts against (limits are per app per workspace; one of each here)."""
+        limits = self.limits
+
+        def bucket(key: tuple[str, str], per_second: float, burst: float) -> Bucket:
+            if key not in self._buckets:
+                self._buckets[key] = Bucket(per_second, burst)
+            return self._buckets[key]
+
+        if call.method == "chat.postMessage":
+            return [bucket(("channel", str(call.args.get("channel", ""))), limits.post_per_channel,
+                           limits.post_per_channel_burst),
+                    bucket(("workspace", call.method), limits.post_per_workspace, limits.post_per_workspace_burst)]
+        if call.method in limits.tier3_methods:
+            return [bucket(("workspace", call.method), limits.tier3_per_minute / 60, limits.tier3_burst)]
+        return []
+
+    @property
+    def throttled_total(self) -> int:
+        return sum(self.throttled.values())
 
     def _take_injection(self, call: Call) -> _Injection | None:
         # Rate limits win over plain failures: Slack throttles before it looks at the arguments.

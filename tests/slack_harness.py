@@ -185,7 +185,7 @@ class SlackBot(LoopbackBot):
             enrolment.make_pair(session, session.get(Cohort, cohort_id), members, now)
             session.get(Cohort, cohort_id).status = "running"
 
-async def start_bot(tmp_path, *, pacing: float = 0.0, users=PEOPLE, **slack_settings) -> SlackBot:
+async def start_bot(tmp_path, *, pacing: float | None = 0.0, users=PEOPLE, **slack_settings) -> SlackBot:
     fake = FakeSlack(team_id=TEAM)
     await fake.start()
     for user, (name, email) in users.items():
@@ -200,8 +200,9 @@ async def start_bot(tmp_path, *, pacing: float = 0.0, users=PEOPLE, **slack_sett
         update={"coordinators": ["U0RITA"]})})
     clock = ManualClock(datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc))
     running = await runtime.start(settings, clock)
-    for worker in running.workers:
-        worker.sender.seconds_between_sends = pacing
+    if pacing is not None:  # None: the configured pacing
+        for worker in running.workers:
+            worker.sender.seconds_between_sends = pacing
     return SlackBot(fake, running, aiohttp.ClientSession(), clock)
 
 

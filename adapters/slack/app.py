@@ -25,6 +25,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters import uploads
 from adapters.slack import inbound, render
+from adapters.slack.conversations import StoredConversations
 from adapters.slack.installs import (ROTATE_MINUTES_BEFORE_EXPIRY, FixedToken, InstalledTokens,
                                      ThreadedInstallationStore, ThreadedStateStore)
 from adapters.slack.sender import WEB_API_TIMEOUT_SECONDS, SlackSender
@@ -113,7 +114,9 @@ def build(core: Pairbot, settings: SlackSettings, engine=None, health: Health | 
         client.token = settings.bot_token  # bolt takes the token from the client it is given
         app = AsyncApp(signing_secret=settings.signing_secret, client=client)
         tokens = FixedToken(settings.bot_token)
-    sender = SlackSender(tokens, settings.api_url, session=session)
+    sender = SlackSender(tokens, settings.api_url, session=session, stored=StoredConversations(core.db, core.clock),
+                         seconds_between_sends=settings.seconds_between_sends,
+                         messages_per_second=settings.messages_per_second)
     sender.token_health = token_health
     Listeners(core, session, token_health=token_health).register(app)
     return SlackAdapter(app, sender, session, store)

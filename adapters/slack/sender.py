@@ -9,6 +9,7 @@ from collections import OrderedDict
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.conversations import StoredConversations
 from adapters.slack.installs import NotInstalled, TokenSource
 from adapters.slack.render import message_payload
 from adapters.slack.token_health import TokenHealth
@@ -34,18 +35,30 @@ WORKSPACE_GONE = {"invalid_auth", "token_revoked", "account_inactive", "not_auth
 BUSY_RETRY_SECONDS = 30.0
 WEB_API_TIMEOUT_SECONDS = 10  # each Web API call (slack_sdk's default is 30 s)
 
+# Slack's documented pace for chat.postMessage (Web API docs, "Rate limits" and the method's own
+# page, 2026-12): about one message a second to one channel, short bursts tolerated, and a
+# workspace-wide limit of "several hundred messages per minute". 300 a minute is the low end of
+# that; Slack may disable an app that keeps posting past its limits, so the default errs low.
+SECONDS_BETWEEN_SENDS = 1.0
+MESSAGES_PER_SECOND = 5.0
+
 
 class SlackSender:
     platform = PLATFORM
     capabilities = frozenset({GROUP_CONVERSATION, FORMS})
-    # chat.postMessage allows about one message a second per conversation (short bursts are
-    # tolerated); spacing sends per conversation keeps a fan-out under it instead of hitting 429s.
-    seconds_between_sends = 1.0
 
-    def __init__(self, tokens: TokenSource, api_url: str, session=None, conversation_cache_size: int = 20_000):
+    def __init__(self, tokens: TokenSource, api_url: str, session=None, conversation_cache_size: int = 20_000,
+                 stored: StoredConversations | None = None, seconds_between_sends: float = SECONDS_BETWEEN_SENDS,
+                 messages_per_second: float = MESSAGES_PER_SECOND):
         self.tokens = tokens
         self.api_url = api_url
         self.session = session  # an aiohttp.ClientSession shared with the rest of the adapter
+        # Per conversation (the delivery worker spaces sends with the same pacing key) and per
+        # workspace (the worker's app-wide rate); both from [slack] in the config.
+        self.seconds_between_sends = seconds_between_sends
+        self.messages_per_second = messages_per_second
+        # DM ids the database holds (None: this process's memory only), with the recent ones cached.
+        self.stored = stored
         self._conversations: OrderedDict[tuple[str, ...], str] = OrderedDict()
         self._cache_size = conversation_cache_size
         self.token_health = TokenHealth()  # the adapter gives it the process's Health
@@ -94,8 +107,9 @@ class SlackSender:
                 self.token_health.worked()
                 return Sent(ref=f"{response['channel']}:{response['ts']}", unreachable=tuple(gone))
             except SlackApiError as failure:
-                self._forget(members)  # a stale conversation id is opened afresh next time
                 error = _error(failure)
+                if error in STALE_CONVERSATION:
+                    await self._forget(members)  # the stale id is opened afresh, and stored anew
                 if error in WORKSPACE_GONE:
                     self.tokens.forget(team)  # a revoked or rotated-away token is read afresh
                     self.token_health.refused(error)
@@ -133,19 +147,27 @@ class SlackSender:
     def _cache_key(members: list[Address]) -> tuple[str, ...]:
         return (members[0].workspace, *sorted(m.user for m in members))
 
-    def _forget(self, members: list[Address]) -> None:
+    async def _forget(self, members: list[Address]) -> None:
         self._conversations.pop(self._cache_key(members), None)
+        if self.stored is not None:
+            await self.stored.forget(members)
 
     async def _open(self, client: AsyncWebClient, members: list[Address]) -> str:
         cache_key = self._cache_key(members)
-        users = cache_key[1:]
         channel = self._conversations.get(cache_key)
+        if channel is not None:
+            self._conversations.move_to_end(cache_key)
+            return channel
+        if self.stored is not None:
+            channel = await self.stored.channel_for(members)
         if channel is None:
-            response = await client.conversations_open(users=",".join(users))
+            response = await client.conversations_open(users=",".join(cache_key[1:]))
             channel = response["channel"]["id"]
-            self._conversations[cache_key] = channel
-            if len(self._conversations) > self._cache_size:
-                self._conversations.popitem(last=False)
+            if self.stored is not None:
+                await self.stored.remember(members, channel)
+        self._conversations[cache_key] = channel
+        if len(self._conversations) > self._cache_size:
+            self._conversations.popitem(last=False)
         return channel
 
     async def _gone_members(self, client: AsyncWebClient, members: list[Address]) -> list[Address]:

@@ -142,8 +142,10 @@ def build(core: Pairbot, settings: TeamsSettings, staff: Staff | None = None,
         log.warning("Teams: no coordinator is named by email in [organisation] coordinators, so the first "
                     "person to add Pairbot in a tenant becomes its coordinator.")
     credentials = auth.credentials if auth is not None else None
-    return TeamsAdapter(adapter, PairbotTeamsBot(core, staff),
-                        TeamsSender(adapter, settings.app_id, core, credentials), auth)
+    sender = TeamsSender(adapter, settings.app_id, core, credentials,
+                         seconds_between_sends=settings.seconds_between_sends,
+                         messages_per_second=settings.messages_per_second)
+    return TeamsAdapter(adapter, PairbotTeamsBot(core, staff), sender, auth)
 
 
 async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
@@ -420,22 +422,31 @@ def _bot_removed(raw: dict[str, Any]) -> bool:
     return any(m.get("id") == bot_id for m in raw.get("membersRemoved") or [])
 
 
+# Teams' limits for bots (learn.microsoft.com "Optimize your bot with rate limiting in Teams",
+# 2026-12): per bot per chat 7 requests in 1 s, 8 in 2 s, 60 in 30 s and 1800 in an hour; and 50
+# requests a second per app per tenant. Half a second apart keeps one chat within the first three
+# (the hourly one only binds past 1800 messages an hour to one chat).
+SECONDS_BETWEEN_SENDS = 0.5
+MESSAGES_PER_SECOND = 50.0
+
+
 class TeamsSender:
     """Proactive messages through continue_conversation with the stored reference (and its
-    service URL). Teams allows about 7 messages a second per conversation and limits each app
-    per tenant as well (learn.microsoft.com "Rate limiting for bots", 2026-11)."""
+    service URL), paced per chat and app-wide to Teams' limits (above)."""
 
     platform = PLATFORM
     capabilities = frozenset({FORMS})  # no GROUP_CONVERSATION: a bot cannot create a group chat
-    seconds_between_sends = 1 / 7
-    app_sends_per_second = 30.0
 
     def __init__(self, adapter: CloudAdapter, app_id: str, core: Pairbot,
-                 credentials: teams_auth.AppCredentials | None = None):
+                 credentials: teams_auth.AppCredentials | None = None,
+                 seconds_between_sends: float = SECONDS_BETWEEN_SENDS,
+                 messages_per_second: float = MESSAGES_PER_SECOND):
         self.adapter = adapter
         self.app_id = app_id
         self.core = core
         self.credentials = credentials
+        self.seconds_between_sends = seconds_between_sends  # per chat (the worker's pacing key)
+        self.messages_per_second = messages_per_second  # app-wide
         self._next_app_send = 0.0
         self._app_lock = asyncio.Lock()
 
@@ -535,7 +546,7 @@ class TeamsSender:
         async with self._app_lock:
             now = time.monotonic()
             wait = self._next_app_send - now
-            self._next_app_send = max(now, self._next_app_send) + 1 / self.app_sends_per_second
+            self._next_app_send = max(now, self._next_app_send) + 1 / self.messages_per_second
         if wait > 0:
             await asyncio.sleep(wait)
 
