@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -118,7 +118,9 @@ def store_conversations(db: Database, platform: str, workspace: str, references:
 async def deliver(db: Database, core: Pairbot, sender, cohort_id: int, deadline_seconds: float) -> tuple[float, int]:
     """Run the step and the delivery worker until the outbox is empty; wall seconds, and what is left."""
     delivery = DeliverySettings()
-    worker = DeliveryWorker(core, sender, batch_size=delivery.batch_size, max_attempts=delivery.max_attempts)
+    # As `pairbot serve` builds it (adapters/runtime.delivery_worker), with the default settings.
+    worker = DeliveryWorker(core, sender, batch_size=delivery.batch_size, concurrency=delivery.concurrency,
+                            give_up_after=timedelta(hours=delivery.give_up_after_hours))
     stop = asyncio.Event()
     started = time.perf_counter()
     await asyncio.to_thread(core.run_step, cohort_id, STEP)
