@@ -12,7 +12,6 @@ from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 

@@ -34,9 +34,9 @@ def enrol_pair(bot) -> int:
     with bot.db.session() as session:
         cohort = session.get(Cohort, cohort_id)
         org = session.get(Organisation, cohort.organisation_id)
-        members = [enrolment.enrol(session, cohort, org, enrolment.Enrolee(
-            address=address(user), name=PEOPLE[user][0], role=role, email=PEOPLE[user][1]), now)
-            for user, role in zip(PAIR, ("clinician", "manager"))]
+        for user, role in zip(PAIR, ("clinician", "manager")):
+            enrolment.enrol(session, cohort, org, enrolment.Enrolee(
+                address=address(user), name=PEOPLE[user][0], role=role, email=PEOPLE[user][1]), now)
     bot.pair_up(cohort_id, list(PAIR))
     return cohort_id
 

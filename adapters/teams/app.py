@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import time
 import urllib.parse
 import uuid
 from contextvars import ContextVar
@@ -432,7 +431,8 @@ MESSAGES_PER_SECOND = 50.0
 
 class TeamsSender:
     """Proactive messages through continue_conversation with the stored reference (and its
-    service URL), paced per chat and app-wide to Teams' limits (above)."""
+    service URL). It states Teams' limits (above): the delivery worker keeps to them, spacing
+    each chat's messages and all of the app's."""
 
     platform = PLATFORM
     capabilities = frozenset({FORMS})  # no GROUP_CONVERSATION: a bot cannot create a group chat
@@ -447,8 +447,6 @@ class TeamsSender:
         self.credentials = credentials
         self.seconds_between_sends = seconds_between_sends  # per chat (the worker's pacing key)
         self.messages_per_second = messages_per_second  # app-wide
-        self._next_app_send = 0.0
-        self._app_lock = asyncio.Lock()
 
     def pacing_key(self, recipient: Recipient) -> str:
         return ",".join(m.key() for m in recipient.members)
@@ -493,7 +491,6 @@ class TeamsSender:
                 failed.append(failure)
 
         await self._token_ready()
-        await self._pace_app()
         try:
             await self.adapter.continue_conversation(ConversationReference().deserialize(reference), redraw,
                                                      self.app_id)
@@ -518,7 +515,6 @@ class TeamsSender:
 
     async def _send_to(self, reference: dict, message: Message, key: str) -> Sent:
         await self._token_ready()
-        await self._pace_app()
         sent: dict[str, Any] = {}
 
         async def deliver(turn_context: TurnContext) -> None:
@@ -541,14 +537,6 @@ class TeamsSender:
         if "failure" in sent:
             raise _classify(sent["failure"]) from None
         return Sent(ref=f"{conversation_reference.conversation.id}:{sent.get('id', '')}")
-
-    async def _pace_app(self) -> None:
-        async with self._app_lock:
-            now = time.monotonic()
-            wait = self._next_app_send - now
-            self._next_app_send = max(now, self._next_app_send) + 1 / self.messages_per_second
-        if wait > 0:
-            await asyncio.sleep(wait)
 
 
 def _classify(failure: Exception) -> Exception:

@@ -46,7 +46,8 @@ HTTP_TIMEOUT = (3.05, 5.0)  # requests' (connect, read) for each call to a login
 FETCH_SECONDS = 8.0  # one metadata refresh or token fetch, however many round trips it takes
 QUIET_AFTER_FAILURE = 2.0  # callers are told at once for this long after a failure: no pile-up
 TOKEN_MARGIN_SECONDS = 300.0  # a token this close to expiry is fetched afresh
-CONNECTOR_TIMEOUT = (3.05, 10.0)  # each call to the Bot Connector service (msrest's default: 100 s)
+CONNECTOR_TIMEOUT = (3.05, 10.0)
+CLIENTS_KEPT = 64  # service URLs (one per region) and identities are few  # each call to the Bot Connector service (msrest's default: 100 s)
 # The tenant Bot Framework tokens come from for a multi-tenant bot (AuthenticationConstants).
 DEFAULT_TENANT = AuthenticationConstants.DEFAULT_CHANNEL_AUTH_TENANT
 
@@ -223,20 +224,29 @@ class AppCredentials(ServiceClientCredentialsFactory):
 
 
 class TokenReadyConnectors(ConnectorFactory):
-    """botbuilder's connector factory, with the token fetched off the loop first and a timeout on
-    every call to the Bot Connector service."""
+    """botbuilder's connector factory, with the token fetched off the loop first, a timeout on
+    every call to the Bot Connector service, and one client per service URL and audience: making
+    a client builds msrest's retry policy, a few milliseconds of CPU, which was most of the cost of
+    a proactive send (botbuilder's own BotFrameworkAdapter keeps a cache like this one)."""
 
-    def __init__(self, inner: ConnectorFactory, credentials: AppCredentials):
+    def __init__(self, inner: ConnectorFactory, credentials: AppCredentials, clients: dict | None = None):
         self.inner = inner
         self.credentials = credentials
+        self.clients = clients if clients is not None else {}
 
     async def create(self, service_url: str, audience: str = None):
         try:
             await self.credentials.ready(audience)
         except TokenUnavailable:
             pass  # the turn still runs; a reply it cannot send goes through the outbox
-        client = await self.inner.create(service_url, audience)
-        client.config.connection.timeout = CONNECTOR_TIMEOUT
+        key = (service_url, audience)
+        client = self.clients.get(key)
+        if client is None:
+            client = await self.inner.create(service_url, audience)
+            client.config.connection.timeout = CONNECTOR_TIMEOUT
+            if len(self.clients) >= CLIENTS_KEPT:
+                self.clients.pop(next(iter(self.clients)))
+            self.clients[key] = client
         return client
 
 
@@ -247,6 +257,8 @@ class OffLoopAuthentication(BotFrameworkAuthentication):
     def __init__(self, inner: BotFrameworkAuthentication, credentials: AppCredentials):
         self.inner = inner
         self.credentials = credentials
+        self._connectors: dict = {}  # (service URL, audience) -> connector client, shared by turns
+        self._user_token_clients: dict = {}
 
     async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
         # CloudAdapter passes "" for a missing header; the parameterized path tests `is None`
@@ -257,17 +269,28 @@ class OffLoopAuthentication(BotFrameworkAuthentication):
             raise
         except Exception as unreadable:  # not a JWT, an unknown key id: botbuilder lets these escape
             raise PermissionError(f"a token that cannot be read ({type(unreadable).__name__})") from None
-        result.connector_factory = TokenReadyConnectors(result.connector_factory, self.credentials)
+        result.connector_factory = TokenReadyConnectors(result.connector_factory, self.credentials,
+                                                         self._connectors)
         return result
 
     async def authenticate_streaming_request(self, auth_header: str, channel_id_header: str):
         return await self.inner.authenticate_streaming_request(auth_header, channel_id_header)
 
     def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
-        return TokenReadyConnectors(self.inner.create_connector_factory(claims_identity), self.credentials)
+        return TokenReadyConnectors(self.inner.create_connector_factory(claims_identity), self.credentials,
+                                    self._connectors)
 
     async def create_user_token_client(self, claims_identity: ClaimsIdentity):
-        return await self.inner.create_user_token_client(claims_identity)
+        # botbuilder makes one per turn (proactive sends too) and we never use it for sign-ins;
+        # one per identity saves building its msrest client every time.
+        key = repr((sorted((claims_identity.claims or {}).items()), claims_identity.is_authenticated))
+        client = self._user_token_clients.get(key)
+        if client is None:
+            client = await self.inner.create_user_token_client(claims_identity)
+            if len(self._user_token_clients) >= CLIENTS_KEPT:
+                self._user_token_clients.pop(next(iter(self._user_token_clients)))
+            self._user_token_clients[key] = client
+        return client
 
     def create_bot_framework_client(self):
         return self.inner.create_bot_framework_client()
