@@ -36,6 +36,8 @@ PROBE_TIMEOUT_SECONDS = 3.0
 # A delivery round that has not finished for this long is stuck (a round normally takes seconds).
 STALLED_AFTER_SECONDS = 120.0
 UNSENT = ("pending", "sending")
+# Troubles of the whole deployment, not of one replica (see Monitor.healthz).
+SHARED_PARTS = ("outbox", "token:")
 
 
 def replica_name() -> str:
@@ -159,9 +161,14 @@ class Monitor:
     def leads_timeline(self) -> bool:
         return bool(self.watched.metrics.registry.get_sample_value("pairbot_timeline_leader"))
 
-    async def healthz(self) -> tuple[int, dict]:
+    async def healthz(self, scope: str = "") -> tuple[int, dict]:
+        """`scope="replica"` (for a load balancer) leaves out what every replica shares (the outbox
+        falling behind, a platform refusing the token): taking replicas out for those would take
+        them all out and fix nothing. Alerting reads the whole answer."""
         probe = await self.probe()
         reasons = self.reasons(probe)
+        if scope == "replica":
+            reasons = [r for r in reasons if not r.part.startswith(SHARED_PARTS)]
         body = {
             "status": "unavailable" if reasons else "ok",
             "database": "reachable" if probe.reachable else "unreachable",

@@ -44,8 +44,11 @@ def web_app(db: Database, slack: AsyncApp | None = None, teams=None, monitor: Mo
 
 
 def _health(monitor: Monitor):
-    async def health(_request: web.Request) -> web.Response:
-        status, body = await monitor.healthz()
+    async def health(request: web.Request) -> web.Response:
+        scope = request.query.get("scope", "")
+        if scope not in ("", "replica"):
+            return web.json_response({"error": "scope must be 'replica' or left out"}, status=400)
+        status, body = await monitor.healthz(scope)
         return web.json_response(body, status=status)
 
     return health

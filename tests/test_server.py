@@ -121,6 +121,11 @@ def test_healthz_names_every_part_that_cannot_work_and_is_200_again_once_they_do
             assert "no delivery round has finished for 600 s" in reasons["delivery:slack"]["reason"]
             assert "waited 20 min" in reasons["outbox"]["reason"]
             assert body["outbox"] == {"slack": {"depth": 1, "oldest_due_seconds": 1200.0}}
+            # A load balancer asks about this replica only: the outbox and the token are everyone's.
+            response = await client.get("/healthz?scope=replica")
+            assert response.status == 503
+            assert sorted(r["part"] for r in (await response.json())["reasons"]) == ["delivery:slack", "timeline"]
+            assert (await client.get("/healthz?scope=everything")).status == 400
 
             health.fine("token:slack")
             worker.last_progress = time.monotonic()
