@@ -22,7 +22,7 @@ def _load(tmp_path, body: str, env=None):
 def test_the_defaults_are_the_documented_limits_and_can_be_changed(tmp_path):
     settings = _load(tmp_path, "")
     assert (settings.slack.seconds_between_sends, settings.slack.messages_per_second) == (1.0, 5.0)
-    assert (settings.teams.seconds_between_sends, settings.teams.messages_per_second) == (0.5, 50.0)
+    assert (settings.teams.seconds_between_sends, settings.teams.messages_per_second) == (0.5, 45.0)
     settings = _load(tmp_path, "[slack]\nmessages_per_second = 8\n[teams]\nseconds_between_sends = 1.0\n",
                      {"PAIRBOT_TEAMS_MESSAGES_PER_SECOND": "20.5"})
     assert settings.slack.messages_per_second == 8.0
@@ -43,7 +43,7 @@ def test_the_configured_pace_reaches_the_slack_and_teams_senders(tmp_path):
         teams = await teams_harness.start_bot(tmp_path / "teams", pacing=None)
         try:
             sender = teams.running.workers[0].sender
-            assert (sender.seconds_between_sends, sender.messages_per_second) == (0.5, 50.0)
+            assert (sender.seconds_between_sends, sender.messages_per_second) == (0.5, 45.0)
         finally:
             await teams_harness.stop_bot(teams)
 
