@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
+# How long a unit of work waits for SQLite's write lock (held by another process, or by this
+# process's other units of work) before it fails with "database is locked".
+SQLITE_BUSY_SECONDS = 30
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS})
         _sqlite_write_safely(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
@@ -58,6 +64,17 @@ def _sqlite_write_safely(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _sqlite_reader(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 5})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised by the reading tests
+        dbapi_connection.isolation_level = None  # each read sees the last commit; no write lock taken
+        dbapi_connection.execute("PRAGMA query_only=ON")
+
+    return engine
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -77,11 +94,17 @@ class Database:
         # SQLite has one writer at a time and every unit of work here takes the write lock. Queuing
         # threads on a lock wakes the next one as soon as the last commits; SQLite's own busy
         # handler would make them sleep and retry, up to 100 ms at a time, which shows as long tails.
-        self._one_writer = threading.RLock() if is_sqlite(self.engine) else nullcontext()
+        self._one_writer = threading.RLock() if is_sqlite(self.engine) else None
+        self._readers = None
+        if is_sqlite(self.engine) and self.engine.url.database not in (None, "", ":memory:"):
+            self._readers = sessionmaker(_sqlite_reader(url), expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._one_writer:
+        if not self._take_write_turn():
+            raise exc.OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(
+                f"database is locked: waited {SQLITE_BUSY_SECONDS} s for this process's turn to write"))
+        try:
             session = self._sessions()
             try:
                 yield session
@@ -91,6 +114,30 @@ class Database:
                 raise
             finally:
                 session.close()
+        finally:
+            if self._one_writer is not None:
+                self._one_writer.release()
+
+    def _take_write_turn(self) -> bool:
+        # Bounded like SQLite's own busy timeout: while another process holds the database, units
+        # of work fail after that long however many are queued here, instead of one after another.
+        return self._one_writer is None or self._one_writer.acquire(timeout=SQLITE_BUSY_SECONDS)
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A unit of work that only reads and waits for no writer: on a SQLite file (WAL) it reads
+        the last committed state on a connection of its own while another connection, even in
+        another process, holds the write lock; elsewhere it is an ordinary session."""
+        if self._readers is None:
+            with self.session() as session:
+                yield session
+            return
+        session = self._readers()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
 
     def ping(self) -> bool:
         try:
@@ -102,3 +149,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._readers is not None:
+            self._readers.kw["bind"].dispose()

@@ -385,8 +385,9 @@ def test_busy_platform_is_retried_and_the_message_sent_once(h):
 
     h.sender.failures["ben"] = [RetryLater("429", after_seconds=0), RetryLater("503", after_seconds=0)]
     h.run_step("launch-workshop")
-    h.deliver()
-    h.deliver()
+    for _ in range(2):  # each retry waits out a short backoff (at least a second), not at once
+        h.clock.advance(timedelta(seconds=10))
+        h.deliver()
     invites = [m for m in h.inbox("ben") if m.intent == "group_meeting"]
     assert len(invites) == 1
 

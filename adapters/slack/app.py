@@ -77,6 +77,12 @@ class SlackAdapter:
     installation_store: ThreadedInstallationStore | None = None
 
     async def close(self) -> None:
+        stored = getattr(self.sender, "stored", None)
+        if stored is not None:
+            try:  # DM ids written behind the sends: keep them for the next start, if the database lets us
+                await asyncio.wait_for(stored.saved(), timeout=5)
+            except asyncio.TimeoutError:
+                pass
         await self.session.close()
 
 
