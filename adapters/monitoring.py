@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from bot.db import Database
 from bot.health import Health
 from bot.metrics import Metrics, OutboxFigures
 from bot.models import Delivery
+from scheduler.delivery import replica_id
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +37,6 @@ STALLED_AFTER_SECONDS = 120.0
 UNSENT = ("pending", "sending")
 # Troubles of the whole deployment, not of one replica (see Monitor.healthz).
 SHARED_PARTS = ("outbox", "token:")
-
-
-def replica_name() -> str:
-    """This process among the replicas: host and process id."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
@@ -63,7 +57,7 @@ class Watched:
     tasks: list[asyncio.Task] = field(default_factory=list)
     timeline: object | None = None
     stopping: asyncio.Event | None = None
-    replica: str = field(default_factory=replica_name)
+    replica: str = field(default_factory=replica_id)
     behind_after: timedelta = timedelta(minutes=15)
 
 

@@ -15,7 +15,7 @@ from datetime import timedelta, timezone
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from adapters.monitoring import Monitor, Watched, replica_name
+from adapters.monitoring import Monitor, Watched
 from adapters.server import web_app
 from bot import migrate
 from bot.capabilities import Capabilities
@@ -26,7 +26,7 @@ from bot.core import Pairbot
 from bot.db import Database, is_sqlite
 from bot.health import Health
 from bot.metrics import Metrics
-from scheduler.delivery import STOP_GRACE_SECONDS, DeliveryWorker
+from scheduler.delivery import STOP_GRACE_SECONDS, DeliveryWorker, replica_id
 from scheduler.leader import ServeLockError, SingleServerLock, leadership_for, serve_lock_for
 from scheduler.timeline import Timeline
 
@@ -53,7 +53,8 @@ class Running:
     # What the long-running parts say about themselves (for /healthz) and their figures (/metrics).
     health: Health = field(default_factory=Health)
     metrics: Metrics = field(default_factory=Metrics)
-    replica: str = field(default_factory=replica_name)
+    # Names this process in /healthz and as the owner of its delivery claims (deliveries.claimed_by).
+    replica: str = field(default_factory=replica_id)
     # SQLite: the lock that keeps a second server off the same database file.
     _serve_lock: SingleServerLock | None = None
 
@@ -83,7 +84,7 @@ def delivery_worker(running: Running, sender, settings: Settings) -> DeliveryWor
     return DeliveryWorker(running.core, sender, batch_size=settings.delivery.batch_size,
                           concurrency=settings.delivery.concurrency,
                           give_up_after=timedelta(hours=settings.delivery.give_up_after_hours),
-                          health=running.health, metrics=running.metrics)
+                          health=running.health, metrics=running.metrics, replica=running.replica)
 
 
 def open_database(url: str) -> Database:

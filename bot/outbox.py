@@ -188,32 +188,25 @@ def mark_final(session: Session, delivery_id: int, status: str, error: str, owne
 def release(session: Session, ids: Iterable[int], available_at: datetime, owner: str = "") -> int:
     """Give back claimed deliveries that were not sent (a stopping worker, a paused conversation):
     pending again from `available_at`, with no owner, the claim's attempt not counted."""
-    ids = sorted(ids)
-    released = 0
-    for start in range(0, len(ids), 500):
-        result = session.execute(
-            update(Delivery)
-            .where(*_owned(ids[start : start + 500], owner))
-            .values(status="pending", available_at=available_at, claimed_by=None, attempts=Delivery.attempts - 1)
-            .execution_options(synchronize_session=False)
-        )
-        released += result.rowcount
-    return released
+    return _update_owned(session, ids, owner, status="pending", available_at=available_at, claimed_by=None,
+                         attempts=Delivery.attempts - 1)
 
 
 def renew(session: Session, ids: Iterable[int], until: datetime, owner: str = "") -> int:
     """Extend the lease of the rows `owner` still works on; returns how many are still its own."""
+    return _update_owned(session, ids, owner, available_at=until)
+
+
+def _update_owned(session: Session, ids: Iterable[int], owner: str, **values) -> int:
+    """Update the rows of `ids` that `owner` still holds, in chunks (bound-parameter limits);
+    returns how many it held."""
     ids = sorted(ids)
-    renewed = 0
+    updated = 0
     for start in range(0, len(ids), 500):
-        result = session.execute(
-            update(Delivery)
-            .where(*_owned(ids[start : start + 500], owner))
-            .values(available_at=until)
-            .execution_options(synchronize_session=False)
-        )
-        renewed += result.rowcount
-    return renewed
+        result = session.execute(update(Delivery).where(*_owned(ids[start : start + 500], owner)).values(**values)
+                                 .execution_options(synchronize_session=False))
+        updated += result.rowcount
+    return updated
 
 
 def pending_count(session: Session, platform: str | None = None) -> int:

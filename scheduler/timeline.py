@@ -32,7 +32,7 @@ from bot.models import Cohort, StepRun
 from bot.programme import Programme
 from bot.timeline_changes import Change
 from scheduler.jobs import (
-    TimelineJobs, digest_job_id, quiet_job_id, retry_job_id, step_job_id, wakeup_job_id,
+    TimelineJobs, digest_job_id, quiet_job_id, step_job_id, wakeup_job_id,
 )
 
 __all__ = ["Timeline", "step_job_id", "quiet_job_id", "digest_job_id", "wakeup_job_id", "next_digest_at"]
