@@ -105,3 +105,44 @@ def test_shadowing_slots_fit_host_and_visitor_and_never_clash_with_a_booking(h):
         local = start.astimezone(timezone.utc)
         # Inside both Ben's and Asha's windows (they share Mon 12:30-14:00, Wed 17:00-18:00, Fri 12:00-13:30).
         assert (local.weekday(), local.hour) in {(0, 12), (0, 13), (2, 17), (4, 12), (4, 13)}, (iso, london)
+
+
+THURSDAYS = [{"day": 3, "start": "12:00", "end": "16:00"}]
+
+
+def test_slots_never_take_a_workshops_time_even_before_its_invitations_have_gone(database_url):
+    # Group meeting 2 is on Thu 18 Feb 2027, 13:00-15:00; its invitations go on Mon 15 Feb.
+    h = make_harness(database_url, people={"asha": ("Dr Asha Patel", "clinician", THURSDAYS),
+                                           "ben": ("Ben Okafor", "manager", THURSDAYS)})
+    h.clock.set(datetime(2027, 2, 8, 9, 0, tzinfo=timezone.utc))
+    with h.db.session() as s:
+        pair_id = s.scalars(select(Pair.id)).one()
+    h.core.handle(Clicked(h.users["ben"], "meeting:propose", str(pair_id)))
+    h.deliver()
+    labels = [c.label for c in _slots(h.last("ben"))]
+    assert any(label.startswith("Thu 11 Feb") for label in labels), labels
+    assert not any(label.startswith("Thu 18 Feb") for label in labels), labels
+
+
+def test_two_offers_holding_the_same_time_the_first_booked_keeps_it_and_the_other_gets_new_times(h):
+    h.run_step("buddy-meeting-2")
+    buddy_offer = h.last("ben")
+    h.run_step("manager-shadows-clinician")
+    shadowing_offer = next(m for m in reversed(h.inbox("asha") + h.inbox("ben"))
+                           if any(c.value.startswith(str(_shadowing(h).id) + ":") for c in _slots(m)))
+    shared = [c.label for c in _slots(buddy_offer)]
+    shared = [label for label in shared if label in [c.label for c in _slots(shadowing_offer)]]
+    assert shared, "both offers were drawn before either was booked, so they hold the same times"
+    assert h.click("ben", shared[0], buddy_offer)[0].text.startswith("Booked:")
+    taker = "asha" if shadowing_offer in h.inbox("asha") else "ben"
+    reply = h.click(taker, shared[0], shadowing_offer)[0]
+    assert "is no longer free" in reply.text
+    assert shared[0] not in [c.label for c in _slots(reply)] and _slots(reply)
+    with h.db.session() as s:
+        booked = list(s.scalars(select(Meeting).where(Meeting.status == "agreed", Meeting.kind != "group")))
+    assert [m.kind for m in booked] == ["buddy"]
+
+
+def _shadowing(h):
+    with h.db.session() as s:
+        return s.scalars(select(Meeting).where(Meeting.kind == "shadowing")).one()

@@ -59,6 +59,30 @@ def meeting_for_step(ctx: FlowContext, cohort: Cohort, step: StepInfo) -> Meetin
     return meeting
 
 
+def planned_workshops(ctx: FlowContext, cohort: Cohort) -> list[tuple[datetime, datetime]]:
+    """When the cohort's workshops are held, start and end (UTC), including those whose
+    invitations have not gone yet: a buddy meeting booked weeks ahead must not take their time."""
+    from bot.programme import Programme
+
+    spans = []
+    held = {m.step_id: m for m in ctx.session.scalars(select(Meeting).where(Meeting.cohort_id == cohort.id,
+                                                                            Meeting.kind == "group"))}
+    for step in Programme.from_dict(cohort.programme).steps:
+        if step.intent != "group_meeting":
+            continue
+        meeting = held.get(step.id)
+        if meeting is not None:
+            if meeting.status == "agreed" and meeting.agreed_at is not None:
+                spans.append((meeting.agreed_at, ends_at(meeting)))
+            continue
+        info = StepInfo(cohort.id, step.id, step.intent, step.text, step.params, step.week)
+        override = (cohort.settings or {}).get("workshops", {}).get(step.id, {})
+        minutes = int(override.get("minutes") or step.params.get("duration_minutes", DEFAULT_MINUTES))
+        start = workshop_time(cohort, info)
+        spans.append((start, start + timedelta(minutes=minutes)))
+    return spans
+
+
 def ends_at(meeting: Meeting) -> datetime:
     return meeting.agreed_at + timedelta(minutes=meeting.minutes or DEFAULT_MINUTES)
 

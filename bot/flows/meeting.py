@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from bot import reach
 from bot.context import FlowContext, active_members, names
-from bot.flows import reflection
+from bot.flows import group_meeting, reflection
 from bot.flows.base import choice, choices_state, fill, split_value
 from bot.messages import Message
 from bot.models import Cohort, Meeting, Pair, PairMember, Participant, Prompt
@@ -164,14 +164,25 @@ def busy_times(ctx: FlowContext, pair: Pair, exclude_meeting: int | None = None)
     pair_ids = select(PairMember.pair_id).where(PairMember.participant_id.in_(member_ids))
     booked = ctx.session.scalars(select(Meeting).where(
         Meeting.status == "agreed", Meeting.agreed_at.is_not(None), Meeting.agreed_at > ctx.now - timedelta(days=1),
-        or_(Meeting.pair_id.in_(pair_ids), and_(Meeting.kind == "group", Meeting.cohort_id == pair.cohort_id))))
+        Meeting.pair_id.in_(pair_ids)))
     spans = []
     for other in booked:
         if other.id == exclude_meeting:
             continue
         length = timedelta(minutes=other.minutes or ctx.options.meeting_minutes)
         spans.append((other.agreed_at - CLASH_MARGIN, other.agreed_at + length + CLASH_MARGIN))
+    cohort = ctx.session.get(Cohort, pair.cohort_id)
+    for start, end in group_meeting.planned_workshops(ctx, cohort):
+        if end > ctx.now - timedelta(days=1):
+            spans.append((start - CLASH_MARGIN, end + CLASH_MARGIN))
     return spans
+
+
+def _clashes_now(ctx: FlowContext, meeting: Meeting, slot: datetime) -> bool:
+    """Whether `slot` has been taken since it was offered (another booking of a member, a workshop)."""
+    length = timedelta(minutes=ctx.options.meeting_minutes)
+    return any(slot < end and start < slot + length
+               for start, end in busy_times(ctx, _pair(ctx, meeting), exclude_meeting=meeting.id))
 
 
 def _meeting(ctx: FlowContext, meeting_id: str) -> Meeting:
@@ -281,6 +292,11 @@ def _take_slot(ctx: FlowContext, who: Participant, meeting: Meeting, round_numbe
         pair = _pair(ctx, meeting)
         return _offer(ctx, meeting, who, active_members(pair),
                       f"Sorry, {format_slot(slot, tz)} has already passed.", round_number + 1)
+    if _clashes_now(ctx, meeting, slot):
+        # Two offers made at once can hold the same time; the first booked keeps it.
+        return _offer(ctx, meeting, who, active_members(_pair(ctx, meeting)),
+                      f"Sorry, {format_slot(slot, tz)} is no longer free: it is close to another of your "
+                      f"bookings or a group meeting.", round_number + 1)
     meeting.status = "agreed"
     meeting.agreed_at = slot
     ctx.close_prompts(FLOW, meeting.id, [who.id], status="answered")
