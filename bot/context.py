@@ -92,6 +92,16 @@ class FlowContext:
     # participants whose questions were answered or closed (their next question may go out).
     questions: list[tuple[outbox.Outgoing, Prompt]] = field(default_factory=list)
     answered_participants: set[int] = field(default_factory=set)
+    # Facts that never change once committed (a survey's send time), shared by the units of one
+    # core; `remember` keeps a new one aside until its unit commits.
+    memo: dict = field(default_factory=dict)
+    learned: dict = field(default_factory=dict)
+
+    def recall(self, key):
+        return self.learned.get(key, self.memo.get(key))
+
+    def remember(self, key, value) -> None:
+        self.learned[key] = value
 
     # --- sending -----------------------------------------------------------------------------
     def send_to(self, participant: Participant, message: Message, key: str, cohort_id: int | None = None,

@@ -43,6 +43,7 @@ class Pairbot:
         self.capabilities = capabilities or Capabilities()
         self.options = options or CoreOptions()
         self.wakeups = wakeups
+        self._memo: dict = {}  # see FlowContext.memo
 
     # --- units of work ---------------------------------------------------------------------------
     @contextmanager
@@ -51,10 +52,13 @@ class Pairbot:
         commit together (so the leading replica hears of them: bot/timeline_changes.py). A
         timeline in this process is told at once, after the commit, so it reads committed rows."""
         with self.db.session() as session:
-            ctx = FlowContext(session, self.clock.now(), self.capabilities, self.options)
+            ctx = FlowContext(session, self.clock.now(), self.capabilities, self.options, memo=self._memo)
             yield ctx
             ctx.flush()
             timeline_changes.record(session, ctx.wakeups, ctx.cohorts_changed)
+        if len(self._memo) > 10_000:
+            self._memo.clear()
+        self._memo.update(ctx.learned)
         if self.wakeups is not None:
             for wakeup in ctx.wakeups:
                 self.wakeups.schedule(wakeup)

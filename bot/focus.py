@@ -292,16 +292,21 @@ def _release(ctx: FlowContext) -> None:
     if not ctx.answered_participants:
         return
     ctx.session.flush()
-    person_ids = set(ctx.session.scalars(select(Participant.person_id)
-                                         .where(Participant.id.in_(sorted(ctx.answered_participants)))))
+    answered = sorted(ctx.answered_participants)
     ctx.answered_participants.clear()
     from bot.messages import Recipient
 
-    for person_id in sorted(person_ids):
-        prompts = list(ctx.session.scalars(
-            select(Prompt).join(Participant, Participant.id == Prompt.participant_id)
-            .where(Participant.person_id == person_id, Prompt.status.in_(("open", "waiting")))
-            .order_by(Prompt.id)))
+    # Their people's open and waiting prompts, in one query per chunk (this runs on every answer).
+    of_person: dict[int, list[Prompt]] = {}
+    for chunk in _chunks(answered):
+        people = select(Participant.person_id).where(Participant.id.in_(chunk)).scalar_subquery()
+        for person_id, prompt in ctx.session.execute(
+                select(Participant.person_id, Prompt).join(Participant, Participant.id == Prompt.participant_id)
+                .where(Participant.person_id.in_(people), Prompt.status.in_(("open", "waiting")))
+                .order_by(Prompt.id)):
+            of_person.setdefault(person_id, []).append(prompt)
+    for person_id in sorted(of_person):
+        prompts = of_person[person_id]
         if any(p.status == "open" and is_chat_question(p) and p.asked_at > ctx.now - HOLD_AT_MOST for p in prompts):
             continue
         waiting = next((p for p in prompts if p.status == "waiting"), None)

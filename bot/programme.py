@@ -440,9 +440,16 @@ class Programme:
     def timeline(self, start: date, tz: ZoneInfo | str) -> list[tuple[datetime, Step]]:
         """Every step with its aware due time in ``tz``, in order."""
         zone = _zone(tz)
-        pairs = [(step_due_at(s, start, zone), s) for s in self.steps]
-        pairs.sort(key=lambda pair: pair[0])  # stable: ties keep programme order
-        return pairs
+        # Asked by every daily sweep and survey answer; a Programme is frozen, so its timeline
+        # for a start and zone is worked out once (kept on the instance, a few per programme).
+        cache = self.__dict__.setdefault("_timelines", {})
+        found = cache.get((start, zone.key))
+        if found is None:
+            found = sorted(((step_due_at(s, start, zone), s) for s in self.steps), key=lambda pair: pair[0])
+            if len(cache) > 16:
+                cache.clear()
+            cache[(start, zone.key)] = found  # sorted is stable: ties keep programme order
+        return list(found)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe snapshot; :meth:`from_dict` reads it back to an equal Programme."""

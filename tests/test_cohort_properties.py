@@ -3,8 +3,13 @@ like people: late, typing instead of clicking, tapping twice, tapping old button
 questions, talking in the pair's chat; pairs, trios and fours, a quiet pair, a night worker and a
 leaver. After each run the invariants hold, counted from the database.
 
-Each run takes several seconds, so CI runs a handful of cohorts (PAIRBOT_SIM_EXAMPLES, default 5);
-run hundreds by hand with `PAIRBOT_SIM_EXAMPLES=300 pytest tests/test_cohort_properties.py`."""
+Half the runs are on a platform with forms (as Slack and Teams are: a survey is one form), half
+one question at a time in chat (the console), where typed answers can go astray.
+
+The runs are split into SHARDS test functions, each with its own seed, so that pytest-xdist spreads
+them over the machine's CPUs. PAIRBOT_SIM_EXAMPLES (default 200) is the number of runs in all; a
+run takes one to a few seconds. Run more by hand with
+`PAIRBOT_SIM_EXAMPLES=1000 pytest tests/test_cohort_properties.py`."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import os
 import tempfile
 from datetime import timedelta
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -23,7 +28,8 @@ from bot.messages import Message, Recipient
 from bot.models import Delivery, Meeting, Reflection, SurveyResponse
 from test_every_message import Seen
 
-EXAMPLES = int(os.environ.get("PAIRBOT_SIM_EXAMPLES", "5"))
+EXAMPLES = int(os.environ.get("PAIRBOT_SIM_EXAMPLES", "40"))
+SHARDS = 10
 # What only its author may see: never sent to a group conversation.
 PRIVATE_INTENTS = {"reflect", "survey_question", "survey_reminder", "pre_survey", "post_survey", "pulse",
                    "fit_check", "follow_up", "answers"}
@@ -79,15 +85,30 @@ def cohorts(draw):
     return people, groups, coordinator
 
 
-# No shrinking: each example is a whole programme, and the failing one is printed as it is.
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(cohort=cohorts(), seed=st.integers(0, 2**16))
-def test_a_whole_cohort_keeps_every_invariant(cohort, seed):
+def _whole_cohorts(shard: int):
+    """One shard of the runs: its own fixed seed, so every shard draws other cohorts and a run is
+    repeatable. No shrinking: each example is a whole programme, and the failing one is printed
+    as it is."""
+    @seed(shard)
+    @settings(max_examples=max(1, -(-EXAMPLES // SHARDS)), deadline=None, phases=[Phase.explicit, Phase.generate],
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(cohort=cohorts(), run_seed=st.integers(0, 2**16), forms=st.booleans())
+    def test(cohort, run_seed, forms):
+        _run(cohort, run_seed, forms)
+
+    test.__name__ = test.__qualname__ = f"test_whole_cohorts_keep_every_invariant_{shard}"
+    return test
+
+
+for _shard in range(SHARDS):
+    globals()[f"test_whole_cohorts_keep_every_invariant_{_shard}"] = _whole_cohorts(_shard)
+
+
+def _run(cohort, run_seed: int, forms: bool) -> None:
     people, groups, coordinator = cohort
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{os.path.join(folder, 'cohort.sqlite')}"
-        result = simulate(url, people, groups, seed=seed, coordinator=coordinator)
+        result = simulate(url, people, groups, seed=run_seed, coordinator=coordinator, forms=forms)
         db = Database(url)
         try:
             _check(result, db)

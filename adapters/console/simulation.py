@@ -29,15 +29,15 @@ from sqlalchemy.engine import make_url
 from adapters.console.render import render_text
 from adapters.console.sender import PLATFORM, ConsoleSender
 from bot import enrolment, integrity, migrate
-from bot.capabilities import Capabilities
+from bot.capabilities import FORMS, Capabilities
 from bot.clock import VirtualClock
 from bot.context import CoreOptions
 from bot.core import Pairbot
 from bot.db import Database
-from bot.events import Address, Clicked, InboundEvent, Said
+from bot.events import Address, Clicked, InboundEvent, Said, Submitted
 from bot.flows.contract import QUESTIONS as CONTRACT_QUESTIONS
 from bot.integrity import Integrity, TypedAnswer
-from bot.messages import Choice, Message, Recipient
+from bot.messages import Choice, Form, Message, Recipient
 from bot.models import Delivery
 from bot.programme import Programme, default_programme
 from bot.surveys import default_surveys
@@ -140,6 +140,9 @@ class Persona:
     seen: list[Message] = field(default_factory=list)  # earlier messages with buttons
     latest: dict[str, datetime] = field(default_factory=dict)  # flow -> when its newest message came
     done: set[tuple[str, int]] = field(default_factory=set)  # (flow, reference) they answered by a click
+    # The buttons of each question they have answered: a second copy of a question (after their own
+    # double tap) is one they have answered already, so they leave it.
+    answered: set[tuple[str, ...]] = field(default_factory=set)
 
     def saw(self, message: Message, at: datetime) -> None:
         # A buddy's "recorded your pair contract" or "booked your buddy meeting" settles that
@@ -176,11 +179,16 @@ class Persona:
                                   label=f"clicks an old “{pick.label}”"))
         if message.choices:
             self.seen = (self.seen + [message])[-6:]
+            if message.intent in ("survey_question", "reask") and \
+                    tuple(c.value for c in message.choices) in self.answered:
+                return actions
         answer = self._decide(message)
         if answer is None or (not follow_up and habits.ignores and self.rng.random() < habits.ignores):
             return actions
         if isinstance(answer, Choice):
             actions += self._press(message, answer)
+        elif isinstance(answer, dict):
+            actions += self._submit(message.form, answer)
         else:
             actions.append(Action(Said(self.address, answer), meant=meant_for(message, None), label=f"“{answer}”",
                                   answering=message.text))
@@ -198,6 +206,8 @@ class Persona:
 
     def _press(self, message: Message, option: Choice) -> list[Action]:
         habits = self.habits
+        if message.intent in ("survey_question", "reask"):
+            self.answered.add(tuple(c.value for c in message.choices))
         if habits.types and self.rng.random() < habits.types:
             number = str(message.choices.index(option) + 1)
             typed = option.label if self.rng.random() < 0.5 else number
@@ -208,8 +218,39 @@ class Persona:
             return [click, Action(click.event, label=f"clicks “{option.label}” again", right_after=True)]
         return [click]
 
-    def _decide(self, message: Message) -> Choice | str | None:
-        """A button to press or words to type, or None to leave it."""
+    def _submit(self, form: Form, answers: dict[str, str]) -> list[Action]:
+        submit = Action(Submitted(self.address, form.id, answers), label=f"fills in “{form.title}”")
+        if self.habits.double_taps and self.rng.random() < self.habits.double_taps:
+            return [submit, Action(submit.event, label=f"sends “{form.title}” again", right_after=True)]
+        return [submit]
+
+    def _fill(self, form: Form) -> dict[str, str]:
+        """A form's answers, as the same person would give them one question at a time."""
+        answers: dict[str, str] = {}
+        for number, item in enumerate(form.fields):
+            if item.kind == "scale":
+                options = [Choice(str(n), "survey:answer", f"{form.id.partition(':')[2]}:{item.id}:{n}")
+                           for n in range(1, 6)]
+                if self.habits.nonsense_first and not self.said_nonsense and number == 0:
+                    self.said_nonsense = True
+                    answers[item.id] = "banana"
+                else:
+                    answers[item.id] = self._survey_answer(options).label
+            elif item.kind == "choice":
+                pick = item.options[-1] if item.id == "share_free_text" else item.options[0]
+                answers[item.id] = pick
+            elif item.id == "goals":
+                answers[item.id] = "Understand each other's pressures and fix one discharge delay."
+            elif item.id == "shadowing_plan":
+                answers[item.id] = "Ward round in month 2, a capacity meeting in month 3."
+            elif item.id == "reflection":
+                answers[item.id] = self.rng.choice(REFLECTIONS)
+            elif not item.optional or self.rng.random() < 0.5:
+                answers[item.id] = "Protected time for the meetings would help."
+        return answers
+
+    def _decide(self, message: Message) -> Choice | str | dict[str, str] | None:
+        """A button to press, words to type, a form's answers, or None to leave it."""
         intent = message.intent
         if intent == "quiet_pair_nudge":
             if not self.quiet:
@@ -225,6 +266,8 @@ class Persona:
             return self.rng.choice(slots)
         if intent == "did_you_meet":
             return _find(message, "meeting:outcome", "yes" if self.rng.random() < 0.93 else "rescheduled")
+        if message.form is not None and intent not in ("enrol",):
+            return self._fill(message.form)
         if intent == "reflect":
             return self.rng.choice(REFLECTIONS)
         answers = [c for c in message.choices if c.action == "survey:answer"]
@@ -416,12 +459,15 @@ async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], group
                      zone: str = "Europe/London", cohort_name: str = "Simulated cohort",
                      options: CoreOptions | None = None, on_line: Callable[[Line], None] | None = None,
                      before_jump: Callable[[datetime, datetime], object] | None = None,
-                     coordinator: Sequence[tuple[timedelta, str]] = ()) -> SimulationResult:
+                     coordinator: Sequence[tuple[timedelta, str]] = (), forms: bool = False) -> SimulationResult:
     """Run `people`, paired as `groups` (indexes into `people`), through `programme` (the default)
     on a fresh database at `database_url` ("sqlite://" for a throwaway one), over `span()`.
 
     `coordinator` holds commands typed at the console at times after the start of the run
     (e.g. `(timedelta(weeks=6), "remove u03@sim.example")`), as a coordinator would mid-programme.
+
+    `forms`: the platform shows forms (as Slack and Teams do), so surveys, contracts and reflections
+    come as one form each; without, the console asks one question at a time in chat.
 
     `before_jump(now, next)` is awaited (if it returns an awaitable) before each jump of programme
     time, so a screen can pace itself."""
@@ -467,7 +513,7 @@ async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], group
             async def deliver(recipient: Recipient, message: Message) -> None:
                 arrived.append((recipient, message))
 
-            core = Pairbot(db, clock, Capabilities({PLATFORM: ConsoleSender.capabilities}), options or CoreOptions())
+            core = Pairbot(db, clock, Capabilities({PLATFORM: ConsoleSender.capabilities | ({FORMS} if forms else set())}), options or CoreOptions())
             scheduler = VirtualScheduler(clock)
             timeline = Timeline(core, scheduler)
             worker = DeliveryWorker(core, ConsoleSender(deliver), batch_size=200)
@@ -527,7 +573,7 @@ async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], group
                     plan(user, follow, follow_up=True, routine=reply.intent == "survey_question")
 
             def next_delivery() -> datetime | None:
-                with db.session() as session:
+                with db.reading() as session:  # asked after every step of the run: take no write lock
                     return session.scalar(select(func.min(Delivery.available_at)).where(
                         Delivery.platform == PLATFORM, Delivery.status.in_(("pending", "sending"))))
 

@@ -20,11 +20,18 @@ FLOW = "survey"
 
 def sent_at(ctx: FlowContext, cohort_id: int, survey: Survey) -> datetime | None:
     """When the cohort was sent this survey (its programme step ran); None if not yet."""
+    # Asked on every answer; once the step has run its first run time never changes.
+    known = ctx.recall(("survey_sent", cohort_id, survey.id))
+    if known is not None:
+        return known
     cohort = ctx.session.get(Cohort, cohort_id)
     steps = [s.id for s in Programme.from_dict(cohort.programme).steps
              if (s.params.get("survey") or s.intent) == survey.id]
-    return ctx.session.scalar(select(func.min(StepRun.ran_at)).where(StepRun.cohort_id == cohort_id,
+    sent = ctx.session.scalar(select(func.min(StepRun.ran_at)).where(StepRun.cohort_id == cohort_id,
                                                                      StepRun.step_id.in_(steps))) if steps else None
+    if sent is not None:
+        ctx.remember(("survey_sent", cohort_id, survey.id), sent)
+    return sent
 
 
 def closes_at(ctx: FlowContext, cohort_id: int, survey: Survey) -> datetime | None:
