@@ -79,6 +79,11 @@ def match_choice(prompt: Prompt, text: str) -> Choice | None:
     return None
 
 
+def _names_a_choice(prompt: Prompt, text: str) -> bool:
+    picked = match_choice(prompt, text)
+    return picked is not None and cleaned(text) == picked.label.lower()
+
+
 def _short(text: str) -> bool:
     return bool(_SHORT_ANSWER.match(cleaned(text)))
 
@@ -121,6 +126,12 @@ def open_prompts(ctx: FlowContext, person: Person) -> list[Prompt]:
     ))
 
 
+def _current(ctx: FlowContext, prompt: Prompt) -> bool:
+    """Whether its moment has not passed (an invitation to a workshop that is over has)."""
+    still_open = getattr(FLOWS.get(prompt.flow), "still_open", None)
+    return still_open is None or still_open(ctx, prompt)
+
+
 def answer(ctx: FlowContext, prompt: Prompt, text: str) -> Message:
     """Give typed text to one question."""
     who = _who(ctx, prompt)
@@ -134,12 +145,20 @@ def answer(ctx: FlowContext, prompt: Prompt, text: str) -> Message:
 def route(ctx: FlowContext, person: Person, text: str, help_text: str) -> Message:
     """Typed text from a person's own conversation: answer the question it is meant for."""
     prompts = open_prompts(ctx, person)
-    focus = prompts[0] if prompts else None
-    fitting = [p for p in prompts if _fits(ctx, p, text, in_focus=p is focus)]
+    current = [p for p in prompts if _current(ctx, p)]
+    focus = current[0] if current else None
+    # A question whose moment has passed takes only one of its own answers typed in full ("Yes,
+    # I'll be there"), which its flow then answers for what it is now.
+    fitting = [p for p in prompts if _fits(ctx, p, text, in_focus=p is focus) and (
+        p in current or _names_a_choice(p, text))]
     if focus is not None and focus in fitting and is_chat_question(focus) and all(
             p is focus or p.asked_at < focus.asked_at - LEFT_ASIDE for p in fitting):
         # The question just asked, over others left unanswered for more than a week before it.
         return answer(ctx, focus, text)
+    if len(fitting) == 1 and _short(text) and (fitting[0].state or {}).get("mode") == "form":
+        # A bare "1" beside a form: forms are not answered by typing, so it may well be meant for
+        # a question the person saw earlier; ask rather than take it.
+        return _ask_which(ctx, person, text, fitting)
     if len(fitting) == 1 and (fitting[0] is focus or not _short(text)):
         chosen = fitting[0]
         reply = answer(ctx, chosen, text)

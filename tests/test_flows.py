@@ -325,6 +325,27 @@ def test_a_pair_with_a_meeting_booked_or_held_recently_is_never_nudged(h):
     assert h.last("ben").text.startswith("It's been 5 weeks since you last met")
 
 
+def test_a_meeting_rebooked_after_we_rescheduled_counts_as_the_pairs_meeting_until_they_say_otherwise(h):
+    h.run_step("pairs-announced")
+    h.run_step("buddy-meeting-1")
+    offer = h.last("ben")
+    h.click("ben", _slot_choices(offer)[0].label, offer)
+    wakeup = h.core.pending_wakeups()[0]
+    h.clock.set(wakeup.at)
+    h.core.run_wakeup("meeting_check", wakeup.ref_id)
+    h.deliver()
+    again = h.click("asha", "We rescheduled")[0]
+    h.click("asha", _slot_choices(again)[0].label, again)
+    # The new time passes and nobody has answered "did you meet?" yet.
+    rebooked = [w for w in h.core.pending_wakeups() if w.ref_id == wakeup.ref_id and w.at > wakeup.at][0]
+    h.clock.set(rebooked.at)
+    h.core.run_wakeup("meeting_check", rebooked.ref_id)
+    h.deliver()
+    h.clock.advance(weeks=4)  # within the programme's spacing (4 weeks) and its week of grace
+    assert h.core.sweep_quiet_pairs(h.cohort_id) == 0
+    assert not [m for m in h.inbox("ben") if m.intent == "quiet_pair_nudge"]
+
+
 def test_no_nudges_after_the_programme_has_ended(h):
     h.run_step("pairs-announced")
     h.run_step("celebration")

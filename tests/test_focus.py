@@ -131,3 +131,43 @@ def test_an_ignored_question_holds_the_next_one_back_for_a_day_at_most(chat):
     assert chat.last("asha").intent == "survey_question"
     chat.say("asha", "4")
     assert list(_survey_answers(chat, "pre_survey").values()) == [4]
+
+
+def test_a_bare_number_beside_only_a_form_asks_before_it_is_taken_as_a_form_answer(sqlite_url):
+    # Ben's "did you meet?" was settled by his buddy a minute ago; he types "1" for it. The only
+    # open question is the fit-check form, which is filled in, not typed: a "1/5" there would
+    # alarm the coordinator.
+    h = make_harness(sqlite_url, capabilities=frozenset({FORMS}))
+    h.run_step("fit-check")
+    reply = h.say("ben", "1")
+    assert reply[0].intent == "which_question"
+    assert [c.label for c in reply[0].choices][-1] == "Neither"
+    neither = h.click("ben", "Neither", reply[0])
+    assert "taken it for nothing" in neither[0].text
+    assert _survey_answers(h, "fit_check") == {}
+    assert not [m for m in h.inbox("rita") if "Fit check" in m.text]
+
+
+def test_an_invitation_to_a_workshop_that_is_over_answers_no_bare_number_and_a_late_reply_changes_nothing(chat):
+    chat.run_step("launch-workshop")   # held Thu 7 Jan 2027, 13:00-16:00
+    invitation = chat.last("ben")
+    chat.clock.advance(days=4)         # the workshop is over
+    _run_now(chat, "reflection")       # and a reflection is the question just asked
+    # A bare number goes to the reflection in focus only if it fits it; never to the old invitation.
+    chat.say("ben", "1")
+    assert _rsvps(chat) == []
+    # Typed in full, the reply could be either: Pairbot asks, and the invitation says what it is now.
+    late = chat.say("ben", "Yes, I'll be there")
+    assert late[0].intent == "which_question"
+    pick = next(c.label for c in late[0].choices if "Launch workshop" in c.label)
+    taken = chat.click("ben", pick, late[0])
+    assert "Launch workshop was on Thu 7 Jan, 13:00, so I haven't changed anything" in taken[0].text
+    with chat.db.session() as s:
+        assert s.scalars(select(Rsvp)).all() == [] and s.scalars(select(Reflection)).all() == []
+    tapped = chat.click("ben", "Yes, I'll be there", invitation)
+    assert "haven't changed anything" in tapped[0].text
+
+
+def _rsvps(h):
+    with h.db.session() as s:
+        return s.scalars(select(Rsvp)).all()

@@ -62,6 +62,17 @@ REFLECTIONS = [
 ]
 SETTLES = {"contract_done": "contract", "project_done": "project", "buddy_booked": "meeting",
            "shadowing_booked": "meeting"}
+# How a "which question?" button names each kind of question (the flows' `about`), so a simulated
+# person picks one of the kind they meant.
+WHICH_MARKERS = {
+    "survey": re.compile(r"\bsurvey\b"),
+    "meeting": re.compile(r"^(whether|a time for) your"),
+    "reflection": re.compile(r"\breflection\b"),
+    "contract": re.compile(r"\bcontract\b"),
+    "profile": re.compile(r"\bfree times\b"),
+    "group": re.compile(r"\binvitation\b"),
+    "project": re.compile(r"\bimprovement project\b"),
+}
 GROUP_CHAT = [
     "Thanks both, looking forward to it!",
     "Sorry, running late from clinic, five minutes.",
@@ -194,14 +205,22 @@ class Persona:
                                   answering=message.text))
         return actions
 
-    def which(self, reply: Message, answering: str) -> list[Action]:
-        """Asked which question their words were for: the one whose description is most like the
-        message they were answering."""
+    def which(self, reply: Message, answering: str, meant: str | None = None) -> list[Action]:
+        """Asked which question their words were for: one of the kind they meant (`meant`, a flow),
+        the most like the message they were answering; "Neither" when none is what they meant."""
         words = set(re.findall(r"\w+", answering.lower()))
         options = [c for c in reply.choices if c.label != "Neither"]
+        marker = WHICH_MARKERS.get(meant or "")
+        if marker is not None:
+            options = [c for c in options if marker.search(c.label.lower())]
         if not options:
-            return []
-        best = max(options, key=lambda c: len(words & set(re.findall(r"\w+", c.label.lower()))))
+            neither = next((c for c in reply.choices if c.label == "Neither"), None)
+            return [Action(Clicked(self.address, neither.action, neither.value), label="clicks “Neither”")] \
+                if neither else []
+        # Judged on the words that tell the options apart ("Group meeting 2" from "Celebration").
+        labels = {c.value: set(re.findall(r"\w+", c.label.lower())) for c in options}
+        shared = set.intersection(*labels.values())
+        best = max(options, key=lambda c: len(words & (labels[c.value] - shared)))
         return [Action(Clicked(self.address, best.action, best.value), label=f"clicks “{best.label}”")]
 
     def _press(self, message: Message, option: Choice) -> list[Action]:
@@ -567,7 +586,8 @@ async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], group
                     transcript.bot_says(now, Recipient.person(personas[user].address), reply)
                     personas[user].saw(reply, now)
                     if reply.intent == "which_question":
-                        plan(user, personas[user].which(reply, action.answering), follow_up=True, routine=False)
+                        plan(user, personas[user].which(reply, action.answering, (action.meant or (None,))[0]),
+                             follow_up=True, routine=False)
                         continue
                     follow = personas[user].react(reply, follow_up=True, in_group=False)
                     plan(user, follow, follow_up=True, routine=reply.intent == "survey_question")

@@ -112,14 +112,24 @@ def on_click(ctx: FlowContext, who: Participant, verb: str, value: str) -> Messa
         raise LookupError("That invitation is no longer valid.")
     if meeting.cohort_id != who.cohort_id:
         raise LookupError("That invitation is for another cohort.")
+    when = format_slot(meeting.agreed_at, ZoneInfo(who.person.timezone))
+    if ends_at(meeting) <= ctx.now:
+        # A reply to an old invitation: the workshop is over, so there is nothing to count it for.
+        ctx.close_prompts(FLOW, meeting.id, [who.id])
+        return Message(f"{meeting.title} was on {when}, so I haven't changed anything.", intent="already")
     rsvp = ctx.session.get(Rsvp, (meeting.id, who.id))
     if rsvp is None:
         ctx.session.add(Rsvp(meeting_id=meeting.id, participant_id=who.id, answer=answer, answered_at=ctx.now))
     else:
         rsvp.answer, rsvp.answered_at = answer, ctx.now
     ctx.close_prompts(FLOW, meeting.id, [who.id], status="answered")
-    when = format_slot(meeting.agreed_at, ZoneInfo(who.person.timezone))
     return Message(REPLIES[answer].format(title=meeting.title, when=when), intent="ack")
+
+
+def still_open(ctx: FlowContext, prompt) -> bool:
+    """An invitation is a question only until its workshop is over."""
+    meeting = ctx.session.get(Meeting, prompt.ref_id)
+    return meeting is not None and meeting.agreed_at is not None and ends_at(meeting) > ctx.now
 
 
 def about(ctx: FlowContext, prompt) -> str:

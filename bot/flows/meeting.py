@@ -299,6 +299,7 @@ def _take_slot(ctx: FlowContext, who: Participant, meeting: Meeting, round_numbe
                       f"bookings or a group meeting.", round_number + 1)
     meeting.status = "agreed"
     meeting.agreed_at = slot
+    meeting.outcome_at = None  # a rebooking after "we rescheduled" awaits its own "did you meet?"
     ctx.close_prompts(FLOW, meeting.id, [who.id], status="answered")
     _redraw_offers(ctx, meeting, lambda member: f"✓ {who.person.name} booked this {_what(meeting)} for "
                                                 f"{format_slot(slot, _tz(member))}.", but_for=who.id)
