@@ -79,6 +79,14 @@ def next_working_day(day: date, nation: str = DEFAULT_NATION) -> date:
     return following
 
 
+def previous_working_day(day: date, nation: str = DEFAULT_NATION) -> date:
+    """The last weekday before `day` that is not a bank holiday in `nation`."""
+    earlier = day - timedelta(days=1)
+    while not is_working_day(earlier, nation):
+        earlier -= timedelta(days=1)
+    return earlier
+
+
 def bank_holidays_between(first: date, last: date, nation: str = DEFAULT_NATION) -> list[tuple[date, str]]:
     """Every bank holiday from `first` to `last` (both included), in order, with its name."""
     found = []
