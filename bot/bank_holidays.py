@@ -35,7 +35,7 @@ def parse_nation(text: str) -> str:
     for name, code in NATIONS.items():
         if wanted in (name.lower(), code.lower()):
             return name
-    close = difflib.get_close_matches(wanted, [n.lower() for n in NATIONS], n=1, cutoff=0.6)
+    close = difflib.get_close_matches(wanted, [n.lower() for n in NATIONS], n=1, cutoff=0.75)
     hint = f" Did you mean {next(n for n in NATIONS if n.lower() == close[0])}?" if close else ""
     raise NationError(f"'{str(text).strip()}' is not a UK nation: use England, Wales, Scotland or "
                       f"Northern Ireland.{hint}")

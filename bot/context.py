@@ -7,7 +7,7 @@ happened at 13:45") are handed to the timeline after the transaction commits.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select
@@ -20,7 +20,7 @@ from bot.events import Address
 from bot.messages import Message, Recipient
 from bot.daytime import UNPROMPTED, next_daytime
 from bot.models import Cohort, Conversation, Organisation, Pair, Participant, Person, Prompt, RoleGrant
-from bot.programme import Programme
+from bot.programme import DatedStep, Programme
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -141,6 +141,12 @@ class FlowContext:
     def nation(self, organisation_id: int) -> str:
         """Whose bank holidays an organisation follows."""
         return nation_of(self.session, organisation_id, self.options.nation)
+
+    def timeline(self, cohort: Cohort, start: date | None = None) -> list[DatedStep]:
+        """The cohort's steps with their due times, off its organisation's bank holidays (as the
+        timeline arms them); `start` for a start date it does not have yet."""
+        programme = Programme.from_dict(cohort.programme)
+        return programme.dated(start or cohort.start_date, cohort.timezone, self.nation(cohort.organisation_id))
 
     def can_group(self, members: list[Participant]) -> bool:
         """Whether one conversation reaches all members: the platform can open one (Slack), or the

@@ -41,13 +41,14 @@ def _find_step(cohort: Cohort, token: str) -> Step:
     raise Refusal(f"{cohort.name} has no workshop '{token}'. Its workshops: {known}.")
 
 
-def _when(cohort: Cohort, step: Step, meeting: Meeting | None) -> tuple[datetime, str, int]:
+def _when(call: Call, cohort: Cohort, step: Step, meeting: Meeting | None) -> tuple[datetime, str, int]:
     if meeting is not None:
         return meeting.agreed_at, meeting.location, meeting.minutes or group_meeting.DEFAULT_MINUTES
     info = _info(cohort, step)
     override = (cohort.settings or {}).get("workshops", {}).get(step.id, {})
     minutes = int(override.get("minutes") or step.params.get("duration_minutes", group_meeting.DEFAULT_MINUTES))
-    return group_meeting.workshop_time(cohort, info), group_meeting.workshop_place(cohort, info), minutes
+    at = group_meeting.workshop_time(cohort, info, call.ctx.nation(cohort.organisation_id))
+    return at, group_meeting.workshop_place(cohort, info), minutes
 
 
 def _held(call: Call, cohort: Cohort, step: Step) -> Meeting | None:
@@ -62,7 +63,7 @@ def _list(call: Call) -> Message:
     lines = [f"Workshops of {cohort.name}:"]
     for step in _workshops(cohort):
         meeting = _held(call, cohort, step)
-        at, place, minutes = _when(cohort, step, meeting)
+        at, place, minutes = _when(call, cohort, step, meeting)
         local = at.astimezone(tz)
         end = local + timedelta(minutes=minutes)
         state = "invitations sent" if meeting is not None else "invitations not sent yet"
@@ -100,7 +101,7 @@ def _set(call: Call) -> Message:
     if at <= call.ctx.now:
         raise Refusal(f"{format_slot(at, tz)} has already passed; give a time still to come.")
     meeting = _held(call, cohort, step)
-    invitations = step.due_at(cohort.start_date, tz)
+    invitations = next(d.due for d in call.ctx.timeline(cohort) if d.step.id == step.id)
     if meeting is None and at <= invitations:
         raise Refusal(f"The invitations for {step.params.get('title', step.id)} go out on "
                       f"{format_slot(invitations, tz)}; the workshop must come after that (or move the "
