@@ -17,7 +17,8 @@ from bot.flows.base import StepInfo, choice, choices_state
 from bot.messages import Message
 from bot.models import Cohort, Meeting, Participant, Rsvp
 from bot.programme import Programme, Step
-from bot.slots import format_slot
+from bot.bank_holidays import holiday_name
+from bot.slots import format_day, format_slot
 
 _TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 MAX_MINUTES = 600
@@ -118,10 +119,15 @@ def _set(call: Call) -> Message:
     settings["workshops"] = workshops
     cohort.settings = settings
     title = step.params.get("title", step.id)
+    nation = call.ctx.nation(cohort.organisation_id)
+    holiday = holiday_name(at.astimezone(tz).date(), nation)
+    # The coordinator's date stands (they may mean it), but they hear it is a bank holiday.
+    note = f" Note: {format_day(at, tz)} is a bank holiday in {nation} ({holiday})." if holiday else ""
     call.audit("workshop set", f"{title} in {cohort.name}: {at.isoformat()}" + (f", {place}" if place else ""))
     if meeting is None:
         return done(f"{title} is now on {format_slot(at, tz)}"
-                    f"{', ' + place if place else ''}. The invitations go out on {format_slot(invitations, tz)}.")
+                    f"{', ' + place if place else ''}. The invitations go out on {format_slot(invitations, tz)}."
+                    f"{note}")
     meeting.agreed_at = at
     if place is not None:
         meeting.location = place[:200]
@@ -130,7 +136,7 @@ def _set(call: Call) -> Message:
     call.ctx.wake("workshop_digest", meeting.id, group_meeting.ends_at(meeting))
     told = _tell_invited(call, cohort, meeting)
     return done(f"{title} is now on {format_slot(at, tz)}{', ' + meeting.location if meeting.location else ''}. "
-                f"I've told the {told} people invited and asked them again whether they can come.")
+                f"I've told the {told} people invited and asked them again whether they can come.{note}")
 
 
 def _tell_invited(call: Call, cohort: Cohort, meeting: Meeting) -> int:
