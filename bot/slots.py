@@ -199,7 +199,7 @@ def find_slots(
                   nation, seen)
     if found:
         return SlotSearch(found, search_days=search_days)
-    obstacles = tuple(sorted(seen, key=_telling_order))
+    obstacles = tuple(sorted(_latest_runs(seen), key=_telling_order))
     after = first_day + timedelta(days=search_days + 2)
     nearest = _scan(members, runs, earliest, duration, after, max(further_days - search_days, 0), count,
                     exclude or set(), booked, nation, None)
@@ -233,8 +233,9 @@ def _scan(members, runs, earliest, duration, first_day, days, count, exclude, bo
             common = spans if common is None else _intersect(common, spans)
         for start, end in common or []:
             slot = _round_up(max(start, earliest)) if start < earliest else start
+            near = [[r for r in member_runs if r[0] < end and start < r[1]] for member_runs in runs]
             while slot + duration <= end:
-                blocker = _blocker(slot, duration, members, runs, booked, nation)
+                blocker = _blocker(slot, duration, members, near, booked, nation)
                 if blocker is None:
                     break
                 if seen is not None:
@@ -294,6 +295,20 @@ def _in_quiet_hours(slot: datetime, ends: datetime, member: SlotMember) -> bool:
         if slot < finishes and begins < ends:
             return True
     return False
+
+
+def _latest_runs(seen) -> list[Obstacle]:
+    """One busy obstacle per member and reason (the run that ends last); the rest as they are."""
+    latest: dict[tuple, Obstacle] = {}
+    others = []
+    for obstacle in seen:
+        if obstacle.kind != "busy":
+            others.append(obstacle)
+            continue
+        key = (obstacle.member_key, obstacle.member, obstacle.reason)
+        if key not in latest or obstacle.until > latest[key].until:
+            latest[key] = obstacle
+    return [*latest.values(), *others]
 
 
 def _telling_order(obstacle: Obstacle):

@@ -207,3 +207,15 @@ def test_shadowing_slots_keep_clear_of_the_rota_too(sqlite_url, monkeypatch):
     offer = h.last("asha")
     assert "Nothing fits in the next 2 weeks: you are on nights until Fri 26 Feb." in offer.text
     assert _slot_labels(offer)[0] == "Fri 26 Feb, 19:00"
+
+
+def test_several_runs_of_one_kind_are_told_once_by_the_last_of_them():
+    # Nights Mon 4-Thu 7 Jan and Tue 12-Fri 15 Jan 2027, long days on the weekdays between.
+    spans = nights(at(2027, 1, 4, 0, 0), 4) + nights(at(2027, 1, 12, 0, 0), 4) + [
+        Busy(at(2027, 1, d, 7, 0).astimezone(timezone.utc), at(2027, 1, d, 21, 0).astimezone(timezone.utc),
+             "is on a long day") for d in (8, 11, 18)]
+    asha = member("asha", windows("19:00", "20:30"), spans)
+    search = find_slots([member("ben", windows("19:00", "20:30")), asha], at(2027, 1, 4, 9, 0), HOUR)
+    assert search.why() == "Asha is on nights until Sat 16 Jan; Asha is on a long day until Mon 18 Jan"
+    assert [local(s) for s in search.slots] == [datetime(2027, 1, 19, 19, 0), datetime(2027, 1, 20, 19, 0),
+                                                datetime(2027, 1, 21, 19, 0)]
