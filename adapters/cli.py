@@ -138,11 +138,15 @@ def _parse_date(_ctx, _param, value: str | None) -> date | None:
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option("--start", callback=_parse_date, help="The cohort's start date (YYYY-MM-DD). Default: next Monday.")
 @click.option("--timezone", "tz_name", default="Europe/London", show_default=True)
-def programme_show(file: str | None, start: date | None, tz_name: str) -> None:
+@click.option("--nation", "nation_name", default="England", show_default=True,
+              help="Whose bank holidays to keep clear: England, Wales, Scotland or Northern Ireland.")
+def programme_show(file: str | None, start: date | None, tz_name: str, nation_name: str) -> None:
     """Print a programme's timeline with real dates and each group meeting's date, time and place
-    (FILE defaults to the built-in programme)."""
+    (FILE defaults to the built-in programme); what falls on a bank holiday is moved to the next
+    working day and marked."""
     from datetime import timedelta
 
+    from bot.bank_holidays import NationError, parse_nation
     from bot.programme import ProgrammeError, default_programme, load_programme, render_timeline
 
     try:
@@ -150,13 +154,17 @@ def programme_show(file: str | None, start: date | None, tz_name: str) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise click.BadParameter(f"'{tz_name}' is not a known time zone", param_hint="--timezone") from None
     try:
+        nation = parse_nation(nation_name)
+    except NationError as problem:
+        raise click.BadParameter(str(problem), param_hint="--nation") from None
+    try:
         loaded = load_programme(file) if file else default_programme()
     except ProgrammeError as problem:
         raise click.ClickException(str(problem)) from None
     if start is None:
         today = date.today()
         start = today + timedelta(days=(7 - today.weekday()) % 7 or 7)
-    click.echo(render_timeline(loaded, start, tz))
+    click.echo(render_timeline(loaded, start, tz, nation=nation))
 
 
 def _core_on(config_path: str | None, database: str | None):

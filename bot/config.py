@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import make_url
 
+from bot.bank_holidays import DEFAULT_NATION, parse_nation
 from bot.daytime import DEFAULT_QUIET_HOURS, parse_quiet_hours
 from bot.programme import Programme, ProgrammeError, load_programme
 
@@ -156,6 +157,14 @@ class OrganisationSettings(_Section):
     def _hours(cls, value: str) -> str:
         parse_quiet_hours(value)  # QuietHoursError is a ValueError: pydantic reports it with the key
         return value
+
+    # Whose bank holidays meetings and programme steps avoid (each organisation may set its own).
+    nation: str = DEFAULT_NATION
+
+    @field_validator("nation")
+    @classmethod
+    def _nation(cls, value: str) -> str:
+        return parse_nation(value)  # NationError is a ValueError, named with the key like quiet_hours
 
 
 class DeliverySettings(_Section):

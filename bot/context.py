@@ -7,19 +7,20 @@ happened at 13:45") are handed to the timeline after the transaction commits.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import outbox
+from bot.bank_holidays import DEFAULT_NATION
 from bot.capabilities import GROUP_CONVERSATION, Capabilities
 from bot.events import Address
 from bot.messages import Message, Recipient
 from bot.daytime import UNPROMPTED, next_daytime
 from bot.models import Cohort, Conversation, Organisation, Pair, Participant, Person, Prompt, RoleGrant
-from bot.programme import Programme
+from bot.programme import DatedStep, Programme
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -31,6 +32,7 @@ class CoreOptions:
     quiet_grace_weeks: int = 1
     escalate_weeks_after_nudge: int = 1
     quiet_hours: str = "21:00-08:00"  # the organisations' default (config [organisation] quiet_hours)
+    nation: str = DEFAULT_NATION  # whose bank holidays, unless an organisation set its own ([organisation] nation)
     # What a new cohort gets unless its `cohort create` names another ([scheduler] timezone and
     # [programme] file); programme None: the built-in programme.
     timezone: str = "Europe/London"
@@ -45,7 +47,7 @@ class CoreOptions:
         return cls(meeting_minutes=settings.programme.meeting_minutes,
                    quiet_grace_weeks=settings.programme.quiet_grace_weeks,
                    escalate_weeks_after_nudge=settings.programme.escalate_weeks_after_nudge,
-                   quiet_hours=settings.organisation.quiet_hours,
+                   quiet_hours=settings.organisation.quiet_hours, nation=settings.organisation.nation,
                    timezone=settings.scheduler.timezone, programme=programme)
 
 
@@ -67,6 +69,12 @@ class WakeupScheduler(Protocol):
 
     def cohort_changed(self, cohort_id: int) -> None:
         """Re-arm (or pause, or disarm) a cohort's steps to match its stored status and dates."""
+
+
+def nation_of(session: Session, organisation_id: int, default: str) -> str:
+    """The organisation's own nation ("bank-holidays Scotland"), else `default` (the config's)."""
+    organisation = session.get(Organisation, organisation_id)
+    return (organisation.nation if organisation is not None else "") or default
 
 
 def address_of(person: Person) -> Address:
@@ -131,11 +139,24 @@ class FlowContext:
         """A message nobody asked for waits for the end of the recipient's quiet hours."""
         if message.intent not in UNPROMPTED:
             return None
-        hours = person.quiet_hours
-        if not hours:
-            organisation = self.session.get(Organisation, person.organisation_id)
-            hours = (organisation.quiet_hours if organisation is not None else "") or self.options.quiet_hours
-        return next_daytime(self.now, person.timezone, hours)
+        return next_daytime(self.now, person.timezone, self.quiet_hours_of(person))
+
+    def quiet_hours_of(self, person: Person) -> str:
+        """Their own quiet hours, else their organisation's, else the config's."""
+        if person.quiet_hours:
+            return person.quiet_hours
+        organisation = self.session.get(Organisation, person.organisation_id)
+        return (organisation.quiet_hours if organisation is not None else "") or self.options.quiet_hours
+
+    def nation(self, organisation_id: int) -> str:
+        """Whose bank holidays an organisation follows."""
+        return nation_of(self.session, organisation_id, self.options.nation)
+
+    def timeline(self, cohort: Cohort, start: date | None = None) -> list[DatedStep]:
+        """The cohort's steps with their due times, off its organisation's bank holidays (as the
+        timeline arms them); `start` for a start date it does not have yet."""
+        programme = Programme.from_dict(cohort.programme)
+        return programme.dated(start or cohort.start_date, cohort.timezone, self.nation(cohort.organisation_id))
 
     def can_group(self, members: list[Participant]) -> bool:
         """Whether one conversation reaches all members: the platform can open one (Slack), or the

@@ -259,7 +259,7 @@ def cohort_figures(ctx: FlowContext, cohort: Cohort, since: datetime | None = No
     stages = Counter(dict(session.execute(select(Project.stage, func.count()).where(
         Project.pair_id.in_(active_pairs)).group_by(Project.stage)).all()))
     stages["none"] += len(pairs) - sum(stages.values())  # a pair that has not said is at "none"
-    upcoming = [(due, s) for due, s in programme.timeline(cohort.start_date, cohort.timezone) if s.id not in ran]
+    upcoming = [(d.due, d.step) for d in ctx.timeline(cohort) if d.step.id not in ran]
     return CohortFigures(
         people=people, pairs=len(pairs), proposed=proposed, meetings_target=programme.meetings_target,
         meetings_held=held, meetings_held_since=sum(held_since.values()),

@@ -78,6 +78,9 @@ class Organisation(Base):
     created_at: Mapped[datetime]
     # "21:00-08:00": when nudges, reminders and digests wait for morning; "" is Pairbot's default.
     quiet_hours: Mapped[str] = mapped_column(String(20), default="")
+    # Whose bank holidays it follows: England, Wales, Scotland or Northern Ireland; "" is the
+    # config's [organisation] nation (England unless it says otherwise).
+    nation: Mapped[str] = mapped_column(String(20), default="")
 
 
 class Person(Base):

@@ -49,7 +49,7 @@ def for_person(ctx: FlowContext, person: Person | None) -> Overview:
         f"My programme: {cohort.name}",
         (
             ("My pair", _pair(participant, pair)),
-            ("Next steps", _next_steps(cohort, programme, ran, zone)),
+            ("Next steps", _next_steps(ctx, cohort, ran, zone)),
             ("My meetings", _meetings(ctx, pair, programme, zone)),
             ("My surveys", _surveys(ctx, participant, programme, ran)),
         ),
@@ -71,12 +71,12 @@ def _pair(participant: Participant, pair: Pair | None) -> str:
     return f"You are paired with {details}." if others else "Your buddy has left the programme."
 
 
-def _next_steps(cohort: Cohort, programme: Programme, ran: set[str], zone: ZoneInfo) -> str:
-    upcoming = [s for s in programme.steps if s.id not in ran][:3]
+def _next_steps(ctx: FlowContext, cohort: Cohort, ran: set[str], zone: ZoneInfo) -> str:
+    upcoming = [d for d in ctx.timeline(cohort) if d.step.id not in ran][:3]
     if not upcoming:
         return "The programme is complete. Thank you for taking part."
-    return "\n".join(f"• {s.due_at(cohort.start_date, cohort.timezone).astimezone(zone):%a %d %b}: "
-                     f"{INTENT_NAMES.get(s.intent, s.intent)}" for s in upcoming)
+    return "\n".join(f"• {d.due.astimezone(zone):%a %d %b}: {INTENT_NAMES.get(d.step.intent, d.step.intent)}"
+                     for d in upcoming)
 
 
 def _meetings(ctx: FlowContext, pair: Pair | None, programme: Programme, zone: ZoneInfo) -> str:

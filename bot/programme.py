@@ -21,7 +21,10 @@ A programme is a TOML file (read with the standard library's ``tomllib``)::
 Every step becomes one message intent sent at ``start + week*7 + day`` days, at
 ``time`` in the cohort's time zone. A group_meeting step is the invitation; the
 workshop itself is at ``held_week``/``held_day``/``held_time`` of the programme,
-never "when the invitation happened to run".
+never "when the invitation happened to run". Given a UK nation, a step or a
+workshop that falls on one of its bank holidays goes on the next working day, at
+the same time (an invitation that would then come after its workshop goes on the
+working day before instead).
 
 The file is checked with pydantic models (strict types, unknown keys refused);
 loading collects every problem and raises one :class:`ProgrammeError` whose lines
@@ -50,11 +53,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, PlainValidator, ValidationError, field_validator
 
+from bot.bank_holidays import holiday_name, next_working_day, previous_working_day
+
 __all__ = [
     "ALLOWED_AUDIENCES", "AUDIENCES", "DEFAULT_TIME", "INTENTS", "PARAMS", "PLACEHOLDERS",
     "SHADOWING_DIRECTIONS", "SURVEY_INTENTS", "Params", "Programme", "ProgrammeError", "Step",
-    "allowed_placeholders", "default_programme", "group_meeting_start", "load_programme",
-    "parse_programme", "render_timeline", "step_due_at",
+    "DatedStep", "Moved", "allowed_placeholders", "default_programme", "group_meeting_start", "load_programme",
+    "off_bank_holidays", "parse_programme", "render_timeline", "step_due_at",
 ]
 
 SNAPSHOT_FORMAT = 1
@@ -386,11 +391,12 @@ class Step:
     def due_at(self, start: date, tz: ZoneInfo | str) -> datetime:
         return step_due_at(self, start, tz)
 
-    def event_at(self, start: date, tz: ZoneInfo | str) -> datetime | None:
-        """When the workshop this group_meeting step invites to starts (aware, local to ``tz``)."""
+    def event_at(self, start: date, tz: ZoneInfo | str, nation: str | None = None) -> datetime | None:
+        """When the workshop this group_meeting step invites to starts (aware, local to ``tz``),
+        off ``nation``'s bank holidays if one is given."""
         if self.intent != "group_meeting":
             return None
-        return group_meeting_start(_workshop(self.week, self.day, self.params), start, tz)
+        return group_meeting_start(_workshop(self.week, self.day, self.params), start, tz, nation)
 
     @property
     def event_minutes(self) -> int | None:
@@ -437,18 +443,34 @@ class Programme:
     def steps_for(self, intent: str) -> tuple[Step, ...]:
         return tuple(s for s in self.steps if s.intent == intent)
 
-    def timeline(self, start: date, tz: ZoneInfo | str) -> list[tuple[datetime, Step]]:
-        """Every step with its aware due time in ``tz``, in order."""
+    def timeline(self, start: date, tz: ZoneInfo | str, nation: str | None = None) -> list[tuple[datetime, Step]]:
+        """Every step with its aware due time in ``tz``, in order; with ``nation``, steps that fall
+        on its bank holidays go on the next working day."""
+        return [(dated.due, dated.step) for dated in self.dated(start, tz, nation)]
+
+    def dated(self, start: date, tz: ZoneInfo | str, nation: str | None = None) -> list[DatedStep]:
+        """:meth:`timeline` with what moved off a bank holiday, and from which day."""
         zone = _zone(tz)
-        # Asked by every daily sweep and survey answer; a Programme is frozen, so its timeline
-        # for a start and zone is worked out once (kept on the instance, a few per programme).
-        cache = self.__dict__.setdefault("_timelines", {})
-        found = cache.get((start, zone.key))
+        # Asked by every daily sweep and survey answer; a Programme is frozen, so its dates for a
+        # start, zone and nation are worked out once (kept on the instance, a few per programme).
+        cache = self.__dict__.setdefault("_dated", {})
+        key = (start, zone.key, nation)
+        found = cache.get(key)
         if found is None:
-            found = sorted(((step_due_at(s, start, zone), s) for s in self.steps), key=lambda pair: pair[0])
+            found = []
+            for step in self.steps:
+                moved = off_bank_holidays(step_due_at(step, start, zone), nation)
+                workshop = step.event_at(start, zone, nation)
+                if workshop is not None and moved.moved_from is not None and moved.at >= workshop:
+                    # Going forward would invite people after the event: go the working day before.
+                    earlier = previous_working_day(moved.moved_from, nation)
+                    moved = Moved(datetime.combine(earlier, moved.at.time(), tzinfo=zone), moved.moved_from,
+                                  moved.holiday)
+                found.append(DatedStep(moved.at, step, moved.moved_from, moved.holiday))
+            found.sort(key=lambda dated: dated.due)  # stable: ties keep programme order
             if len(cache) > 16:
                 cache.clear()
-            cache[(start, zone.key)] = found  # sorted is stable: ties keep programme order
+            cache[key] = found
         return list(found)
 
     def to_dict(self) -> dict[str, Any]:
@@ -813,11 +835,65 @@ def step_due_at(step: Step, start: date, tz: ZoneInfo | str) -> datetime:
     return _local(start, step.offset_days, step.time, tz)
 
 
-def group_meeting_start(params: Mapping[str, Any], start: date, tz: ZoneInfo | str) -> datetime:
+def group_meeting_start(params: Mapping[str, Any], start: date, tz: ZoneInfo | str,
+                        nation: str | None = None) -> datetime:
     """When the workshop of a loaded group_meeting step (its ``params``) starts, for a cohort
-    starting on ``start``: an aware datetime in ``tz``."""
+    starting on ``start``: an aware datetime in ``tz``, off ``nation``'s bank holidays if given."""
+    return workshop_dated(params, start, tz, nation).at
+
+
+def workshop_dated(params: Mapping[str, Any], start: date, tz: ZoneInfo | str,
+                   nation: str | None = None) -> Moved:
+    """:func:`group_meeting_start`, with the day it moved from and why."""
     days = int(params["held_week"]) * 7 + int(params["held_day"])
-    return _local(start, days, _local_time(params.get("held_time", DEFAULT_HELD_TIME)), tz)
+    return off_bank_holidays(_local(start, days, _local_time(params.get("held_time", DEFAULT_HELD_TIME)), tz),
+                             nation)
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A programme time, moved off a bank holiday if it fell on one."""
+
+    at: datetime
+    moved_from: date | None = None  # the programme's own day, when it moved
+    holiday: str = ""  # the bank holiday's name ("Early May bank holiday")
+
+    @property
+    def note(self) -> str:
+        return _moved_note(self.moved_from, self.holiday)
+
+
+@dataclass(frozen=True)
+class DatedStep:
+    """A step with its due time for one cohort, and the day it moved from if a bank holiday moved it."""
+
+    due: datetime
+    step: Step
+    moved_from: date | None = None
+    holiday: str = ""
+
+    @property
+    def note(self) -> str:
+        return _moved_note(self.moved_from, self.holiday)
+
+
+def _moved_note(moved_from: date | None, holiday: str) -> str:
+    """"moved from Mon 3 May: Early May bank holiday", or "" if it did not move."""
+    if moved_from is None:
+        return ""
+    return f"moved from {moved_from:%a} {moved_from.day} {moved_from:%b}: {holiday}"
+
+
+def off_bank_holidays(moment: datetime, nation: str | None) -> Moved:
+    """``moment`` (aware, local), or the same wall-clock time on the next working day if its day is
+    a bank holiday in ``nation``; None: no nation, nothing moves."""
+    if nation is None:
+        return Moved(moment)
+    name = holiday_name(moment.date(), nation)
+    if name is None:
+        return Moved(moment)
+    later = next_working_day(moment.date(), nation)
+    return Moved(datetime.combine(later, moment.time(), tzinfo=moment.tzinfo), moment.date(), name)
 
 
 def _truncate(text: str, width: int) -> str:
@@ -826,19 +902,22 @@ def _truncate(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3].rstrip() + "..."
 
 
-def _workshop_line(step: Step, start: date, tz: ZoneInfo) -> str:
-    begins = step.event_at(start, tz)
-    assert begins is not None and step.event_minutes is not None
+def _workshop_line(step: Step, start: date, tz: ZoneInfo, nation: str | None) -> str:
+    held = workshop_dated(_workshop(step.week, step.day, step.params), start, tz, nation)
+    begins = held.at
+    assert step.event_minutes is not None
     ends = begins + timedelta(minutes=step.event_minutes)
     place = step.params.get("location") or "place not set"
-    return f"{begins:%a} {begins.day} {begins:%b %Y}, {begins:%H:%M}-{ends:%H:%M}, {place}"
+    moved = f" ({held.note})" if held.note else ""
+    return f"{begins:%a} {begins.day} {begins:%b %Y}, {begins:%H:%M}-{ends:%H:%M}, {place}{moved}"
 
 
 def render_timeline(
-    programme: Programme, start: date, tz: ZoneInfo | str, *, width: int = 110
+    programme: Programme, start: date, tz: ZoneInfo | str, *, width: int = 110, nation: str | None = None
 ) -> str:
     """A readable table of the programme's steps, dated for a cohort starting on ``start``, then
-    each group meeting's date, time and place."""
+    each group meeting's date, time and place. With ``nation``, what a bank holiday moved is
+    marked with the day it moved from and the holiday."""
     zone = _zone(tz)
     if isinstance(start, datetime):
         start = start.date()
@@ -846,24 +925,29 @@ def render_timeline(
         f"{programme.name} ({programme.source or 'no file'})",
         f"Start {start:%a} {start.day} {start:%b %Y}, times in {zone.key}; {len(programme.steps)} steps, "
         f"{programme.meetings_target} buddy meetings and {programme.group_meetings_target} group meetings expected",
-        "",
-        f"{'when':<21}  {'week':<7}  {'intent':<18}  {'audience':<12}  text",
     ]
-    for due, step in programme.timeline(start, zone):
+    if nation is not None:
+        lines.append(f"Bank holidays in {nation} are kept clear: what falls on one goes on the next working day.")
+    lines += ["", f"{'when':<21}  {'week':<7}  {'intent':<18}  {'audience':<12}  text"]
+    for dated in programme.dated(start, zone, nation):
+        due, step = dated.due, dated.step
         prefix = (
             f"{due:%a} {due.day:>2} {due:%b %Y %H:%M}  week {step.week:>2}  "
             f"{step.intent:<18}  {step.audience:<12}  "
         )
         text = " ".join(step.text.split())
         if step.intent == "group_meeting":
-            held = step.event_at(start, zone)
+            held = step.event_at(start, zone, nation)
             text = f"[{step.params.get('title')}, held {held:%a} {held.day} {held:%b %H:%M}] {text}"
         elif step.intent == "propose_shadowing":
             text = f"[{str(step.params.get('direction', '')).replace('_', ' ')}] {text}"
         lines.append(prefix + _truncate(text, width - len(prefix)))
+        if dated.note:  # a line of its own, so it is never cut short
+            lines.append(_truncate(f"{'':<23}({dated.note})", width))
     workshops = programme.steps_for("group_meeting")
     if workshops:
         lines += ["", "Group meetings:"]
-        for step in sorted(workshops, key=lambda s: s.event_at(start, zone)):
-            lines.append(_truncate(f"  {step.params.get('title')}: {_workshop_line(step, start, zone)}", width))
+        for step in sorted(workshops, key=lambda s: s.event_at(start, zone, nation)):
+            lines.append(_truncate(f"  {step.params.get('title')}: {_workshop_line(step, start, zone, nation)}",
+                                   width))
     return "\n".join(lines)

@@ -29,6 +29,7 @@ from bot.core import Pairbot
 from bot.health import Backoff, Health
 from bot.metrics import Metrics
 from bot.models import Cohort, StepRun
+from bot.context import nation_of
 from bot.programme import Programme
 from bot.timeline_changes import Change
 from scheduler.jobs import (
@@ -175,9 +176,12 @@ class Timeline:
                 programme = Programme.from_dict(cohort.programme)
                 tz = ZoneInfo(cohort.timezone)
                 start, paused = cohort.start_date, cohort.status == "paused"
+                # Steps on its organisation's bank holidays go on the next working day; the nation
+                # is read here, not kept in the snapshot, so cohorts stored before it still load.
+                nation = nation_of(session, cohort.organisation_id, self.core.options.nation)
             present = set(self._job_ids()) | self.jobs.running() if missing_only else set()
             armed = 0
-            for due, step in programme.timeline(start, tz):
+            for due, step in programme.timeline(start, tz, nation):
                 job_id = step_job_id(cohort_id, step.id)
                 if step.id in done:
                     self._remove(job_id)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
@@ -23,11 +24,13 @@ from sqlalchemy import select
 
 from adapters.console.simulation import GROUP_CHAT, Habits, SimulatedPerson, simulate
 from bot import integrity
+from bot.bank_holidays import is_bank_holiday
 from bot.db import Database
 from bot.messages import Message, Recipient
 from bot.models import Delivery, Meeting, Reflection, SurveyResponse
 from test_every_message import Seen
 
+LONDON = ZoneInfo("Europe/London")
 EXAMPLES = int(os.environ.get("PAIRBOT_SIM_EXAMPLES", "40"))
 SHARDS = 10
 # What only its author may see: never sent to a group conversation.
@@ -144,6 +147,11 @@ def _check(result, db: Database) -> None:
         live = [(m.pair_id, m.kind, m.direction) for m in session.scalars(select(Meeting).where(
             Meeting.status.in_(("proposed", "agreed", "unscheduled")), Meeting.kind != "group"))]
         assert len(live) == len(set(live))
+        # No slot offered or booked on a bank holiday (the simulated organisation follows England's).
+        on_holidays = [(m.id, when) for m in session.scalars(select(Meeting).where(Meeting.kind != "group"))
+                       for when in [*m.slots, *([m.agreed_at.isoformat()] if m.agreed_at else [])]
+                       if is_bank_holiday(datetime.fromisoformat(when).astimezone(LONDON).date(), "England")]
+        assert on_holidays == [], _context(result)
 
 
 def _context(result, db: Database | None = None) -> str:

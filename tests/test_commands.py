@@ -476,3 +476,39 @@ def test_someone_who_adds_the_app_is_known_by_email_and_named_staff_get_their_ro
     reply = org.core.handle(Command(zoe, "enrol YAN@trust.example manager"))[0]
     assert "Enrolled Yan Li in Winter" in reply.text
     assert org.core.handle(Command(later.address, "cohort list"))[0].intent == "refused"
+
+
+# --- bank holidays ------------------------------------------------------------------------------
+def test_bank_holidays_shows_and_sets_whose_bank_holidays_the_organisation_keeps_clear(org):
+    from bot.models import Organisation
+
+    enrol_four(org)  # Spring 2027 starts Mon 4 Jan 2027
+    shown = org.ok("rita", "bank-holidays")
+    assert shown.startswith("Meetings and programme steps keep clear of England's bank holidays (Pairbot's default")
+    assert "Coming up: Fri 25 Dec (Christmas Day), Sat 26 Dec (Boxing Day), Mon 28 Dec (Boxing Day (substitute " \
+           "day)), Fri 1 Jan (New Year's Day)." in shown
+    text = org.ok("rita", "bank-holidays scotland")
+    assert text.startswith("Your organisation now follows Scotland's bank holidays: no meeting is offered on one")
+    # 4 January 2027 is a bank holiday in Scotland only; Easter Monday in England only.
+    assert "• Spring 2027: launch-workshop now Tue 5 Jan (was Mon 4 Jan)" in text
+    assert "• Spring 2027: buddy-meeting-4 now Mon 29 Mar (was Tue 30 Mar)" in text
+    with org.db.session() as s:
+        assert s.scalars(select(Organisation)).one().nation == "Scotland"
+    assert org.audit()[-1].action == "bank-holidays" and org.audit()[-1].detail == "Scotland (was England)"
+    assert "already follows Scotland's" in org.ok("rita", "bank-holidays Scotland")
+    assert "Saint Andrew's Day" not in org.ok("rita", "bank-holidays")  # not within the next six months
+    assert "(set for your organisation;" in org.ok("rita", "bank-holidays")
+
+
+def test_bank_holidays_refuses_a_place_that_is_not_a_uk_nation_and_people_without_the_role(org):
+    from bot.models import Organisation
+
+    enrol_four(org)
+    reply = org.command("rita", "bank-holidays Irland")
+    assert reply.intent == "error"
+    assert reply.text == "'Irland' is not a UK nation: use England, Wales, Scotland or Northern Ireland."
+    assert org.command("fran", "bank-holidays Wales").intent == "refused"
+    assert org.command("asha", "bank-holidays Wales").intent == "refused"
+    with org.db.session() as s:
+        assert s.scalars(select(Organisation)).one().nation == ""
+    assert "Northern Ireland's" in org.ok("rita", "bank-holidays northern ireland")

@@ -32,6 +32,9 @@ def test_the_example_file_loads_and_sets_the_defaults():
     ('[server]\nprot = 1', "[server] unknown key 'prot' (known keys: host, port)"),
     ('[scheduler]\ntimezone = "Mars/Base"', "'Mars/Base' is not a known time zone"),
     ('[organisation]\nquiet_hours = "all night"', "'all night' is not a span of hours"),
+    ('[organisation]\nnation = "Scotlnd"', "pairbot.toml: [organisation] nation: 'Scotlnd' is not a UK nation: "
+                                          "use England, Wales, Scotland or Northern Ireland. Did you mean Scotland?"),
+    ('[organisation]\nnation = 44', "[organisation] nation: expected a string in quotes, got 44"),
     ('[server]\nport = ', "not valid TOML"),
     ('[slack]\nenabled = true\nbot_token = "xoxb-1"', "[slack]: signing_secret is needed"),
     ('[slack]\nenabled = true\nsigning_secret = "s"', "[slack]: set bot_token (one workspace) or client_id"),
@@ -81,3 +84,23 @@ def test_check_config_command_reports_problems_and_success(tmp_path):
     assert result.exit_code == 1 and "bad.toml: [server] port: expected an integer" in result.output
     result = CliRunner().invoke(main, ["check-config", str(EXAMPLE)])
     assert result.exit_code == 0 and "Config OK." in result.output
+
+
+def test_the_nation_defaults_to_england_and_is_written_as_people_name_it(tmp_path):
+    assert load_settings(EXAMPLE, {}).organisation.nation == "England"
+    assert _load(tmp_path, "").organisation.nation == "England"
+    assert _load(tmp_path, '[organisation]\nnation = "northern ireland"\n').organisation.nation == "Northern Ireland"
+    assert _load(tmp_path, "", {"PAIRBOT_ORGANISATION_NATION": "SCT"}).organisation.nation == "Scotland"
+
+
+def test_check_config_refuses_a_nation_that_is_not_one_of_the_four(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[organisation]\nnation = "Ireland"\n')
+    result = CliRunner().invoke(main, ["check-config", str(bad)])
+    assert result.exit_code == 1
+    assert "bad.toml: [organisation] nation: 'Ireland' is not a UK nation: use England, Wales, Scotland or " \
+           "Northern Ireland." in result.output
+    good = tmp_path / "good.toml"
+    good.write_text('[organisation]\nnation = "wales"\n')
+    result = CliRunner().invoke(main, ["check-config", str(good)])
+    assert result.exit_code == 0 and "nation = 'Wales'" in result.output and "Config OK." in result.output

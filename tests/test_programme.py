@@ -784,3 +784,90 @@ def test_a_late_invitation_names_the_programme_workshop_time(sqlite_url) -> None
     invite = h.last("asha").text
     assert "Launch workshop: Thu 7 Jan, 13:00, Education Centre, Seminar Room 2." in invite
     assert "our launch workshop is on Thu 7 Jan, 13:00" in invite
+
+
+# --------------------------------------------------------------------------- #
+# Bank holidays
+# --------------------------------------------------------------------------- #
+
+
+def test_programme_show_for_a_cohort_starting_11_january_2027_moves_what_falls_on_bank_holidays() -> None:
+    from click.testing import CliRunner
+
+    from adapters.cli import main
+
+    result = CliRunner().invoke(main, ["programme", "show", "--start", "2027-01-11"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "Bank holidays in England are kept clear: what falls on one goes on the next working day." in lines
+    # Week 16 day 0 is Mon 3 May 2027, the early May bank holiday: the celebration's invitation goes
+    # on Tuesday; the celebration itself is on the Thursday, a working day, and stays there.
+    invitation = next(i for i, line in enumerate(lines) if "week 16  group_meeting" in line)
+    assert lines[invitation].startswith("Tue  4 May 2027 09:00  week 16  group_meeting")
+    assert lines[invitation + 1].strip() == "(moved from Mon 3 May: Early May bank holiday)"
+    assert "  Celebration and project presentations: Thu 6 May 2027, 14:00-16:30, Education Centre, " \
+           "Lecture Theatre" in lines
+    # Enrolment (week -2) falls on Boxing Day's substitute day, Mon 28 Dec 2026.
+    enrol = next(i for i, line in enumerate(lines) if "week -2  enrol" in line)
+    assert lines[enrol].startswith("Tue 29 Dec 2026 09:00")
+    assert lines[enrol + 1].strip() == "(moved from Mon 28 Dec: Boxing Day (substitute day))"
+    assert sum("(moved from" in line for line in lines) == 2
+
+
+def test_programme_show_follows_the_nation_asked_for() -> None:
+    from click.testing import CliRunner
+
+    from adapters.cli import main
+
+    # Mon 4 Jan 2027 is a bank holiday in Scotland only (2 January's substitute day).
+    scotland = CliRunner().invoke(main, ["programme", "show", "--start", "2027-01-04", "--nation", "scotland"])
+    assert scotland.exit_code == 0, scotland.output
+    assert "Tue  5 Jan 2027 09:00  week  0  group_meeting" in scotland.output
+    assert "(moved from Mon 4 Jan: New Year Holiday (substitute day))" in scotland.output
+    england = CliRunner().invoke(main, ["programme", "show", "--start", "2027-01-04"])
+    assert "Mon  4 Jan 2027 09:00  week  0  group_meeting" in england.output
+    wrong = CliRunner().invoke(main, ["programme", "show", "--nation", "Ireland"])
+    assert wrong.exit_code == 2 and "'Ireland' is not a UK nation" in wrong.output
+
+
+def test_a_step_on_a_bank_holiday_goes_on_the_next_working_day_at_the_same_time(default: Programme) -> None:
+    # A cohort starting Mon 4 Jan 2027: buddy meeting 4 (week 12) falls on Easter Monday, 29 March.
+    start = date(2027, 1, 4)
+    dated = {d.step.id: d for d in default.dated(start, LONDON, "England")}
+    assert dated["buddy-meeting-4"].due == datetime(2027, 3, 30, 9, 30, tzinfo=LONDON)
+    assert dated["buddy-meeting-4"].note == "moved from Mon 29 Mar: Easter Monday"
+    assert dated["project-progress"].due == datetime(2027, 3, 30, 12, 30, tzinfo=LONDON)  # its own day
+    assert dated["project-progress"].note == ""
+    # Easter Monday is a working day in Scotland; without a nation nothing moves.
+    assert dict((s.id, d) for d, s in default.timeline(start, LONDON, "Scotland"))["buddy-meeting-4"] == \
+        datetime(2027, 3, 29, 9, 30, tzinfo=LONDON)
+    assert default.timeline(start, LONDON) == [(step_due_at(s, start, LONDON), s) for d, s in
+                                               default.timeline(start, LONDON)]
+    assert dict((s.id, d) for d, s in default.timeline(start, LONDON))["buddy-meeting-4"] == \
+        datetime(2027, 3, 29, 9, 30, tzinfo=LONDON)
+
+
+def test_a_workshop_on_a_bank_holiday_goes_on_the_next_working_day() -> None:
+    from bot.programme import group_meeting_start
+
+    # Held week 10 day 4 of a cohort starting Mon 11 Jan 2027: Good Friday, 26 March.
+    p = parse_programme(toml(group(week=10, params="held_week = 10\nheld_day = 4")), "t.toml")
+    launch = p.step("launch")
+    assert launch.event_at(JAN_2027, LONDON) == datetime(2027, 3, 26, 13, 0, tzinfo=LONDON)
+    # England: the weekend and Easter Monday follow, so Tuesday; Scotland works on Easter Monday.
+    assert launch.event_at(JAN_2027, LONDON, "England") == datetime(2027, 3, 30, 13, 0, tzinfo=LONDON)
+    assert group_meeting_start(launch.params, JAN_2027, LONDON, "Scotland") == \
+        datetime(2027, 3, 29, 13, 0, tzinfo=LONDON)
+    out = render_timeline(p, JAN_2027, LONDON, nation="England")
+    assert "  Launch: Tue 30 Mar 2027, 13:00-15:00, place not set (moved from Fri 26 Mar: Good Friday)" in out
+
+
+def test_an_invitation_never_moves_past_its_workshop() -> None:
+    # Invitation on Good Friday 09:00 (week 10 day 4), workshop the Tuesday after Easter at 08:30:
+    # going forward would invite people after the event, so it goes on the Thursday before.
+    p = parse_programme(toml(group(week=10, extra="day = 4", params='held_week = 11\nheld_day = 1\n'
+                                                                   'held_time = "08:30"')), "t.toml")
+    (dated,) = p.dated(JAN_2027, LONDON, "England")
+    assert dated.due == datetime(2027, 3, 25, 9, 0, tzinfo=LONDON)
+    assert dated.note == "moved from Fri 26 Mar: Good Friday"
+    assert dated.due < p.step("launch").event_at(JAN_2027, LONDON, "England")

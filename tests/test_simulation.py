@@ -54,9 +54,11 @@ def test_every_programme_step_fires_at_its_own_programme_time(run):
         late = [d.idempotency_key for d in session.scalars(select(Delivery).where(Delivery.sent_at.is_not(None)))
                 if d.sent_at != d.created_at]
     db.dispose()
+    # Off England's bank holidays: buddy meeting 4 (Mon 26 May 2025, the spring bank holiday) goes on the Tuesday.
     due = {step.id: at.astimezone(timezone.utc) for at, step in default_programme().timeline(
-        DEFAULT_START, ZoneInfo("Europe/London"))}
+        DEFAULT_START, ZoneInfo("Europe/London"), "England")}
     assert ran == due
+    assert ran["buddy-meeting-4"] == datetime(2025, 5, 27, 8, 30, tzinfo=timezone.utc)
     assert late == []  # every message went out at the programme time it was written
     assert result.job_errors == []
 

@@ -46,8 +46,9 @@ def test_restart_runs_missed_steps_once_and_never_twice(database_url):
     assert _wait_for_steps(h, 1, timeout=0.5) == 0  # nothing is due yet
     timeline.shutdown()
 
-    # The bot is down while the first two steps (enrolment, pairs announced) fall due.
-    h.clock.set(programme.step("pairs-announced").due_at(START, TZ))
+    # The bot is down while the first two steps (enrolment, pairs announced) fall due; pairs are
+    # announced on Tue 29 Dec 2026, since the Monday is Boxing Day's substitute day.
+    h.clock.set(dict((s.id, due) for due, s in programme.timeline(START, TZ, "England"))["pairs-announced"])
     h.clock.advance(hours=2)
     timeline = _start_timeline(h)
     assert _wait_for_steps(h, 2) == 2
@@ -138,3 +139,42 @@ def test_the_weekly_digest_goes_at_eight_local_time_on_mondays_across_the_clock_
 def _digests(h) -> int:
     with h.db.session() as s:
         return s.scalar(select(func.count()).select_from(Delivery).where(Delivery.intent == "digest"))
+
+
+def test_steps_on_the_organisations_bank_holidays_are_armed_for_the_next_working_day(sqlite_url):
+    """The harness's cohort starts Mon 4 Jan 2027: pairs are announced on Mon 28 Dec 2026 (Boxing
+    Day's substitute day everywhere), the launch invitation on Mon 4 Jan (a bank holiday in
+    Scotland only), buddy meeting 4 on Mon 29 Mar (Easter Monday, not one in Scotland). The
+    cohort's snapshot says nothing of nations: the organisation's is read when the jobs are armed."""
+    from datetime import datetime, timezone
+
+    from bot.models import Cohort, Organisation
+
+    from bot.clock import VirtualClock
+    from bot.core import Pairbot
+    from scheduler.virtual import VirtualScheduler
+
+    h = make_harness(sqlite_url)
+    clock = VirtualClock(datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc))
+
+    def armed() -> dict[str, datetime]:
+        timeline = Timeline(Pairbot(h.db, clock, h.core.capabilities), VirtualScheduler(clock))
+        timeline.start()
+        try:
+            runs = dict(timeline.next_runs())
+        finally:
+            timeline.shutdown()
+        return {step: runs[step_job_id(h.cohort_id, step)].astimezone(TZ).replace(tzinfo=None)
+                for step in ("pairs-announced", "launch-workshop", "buddy-meeting-4", "buddy-meeting-1")}
+
+    assert armed() == {"pairs-announced": datetime(2026, 12, 29, 9, 30), "launch-workshop": datetime(2027, 1, 4, 9, 0),
+                       "buddy-meeting-4": datetime(2027, 3, 30, 9, 30), "buddy-meeting-1": datetime(2027, 1, 11, 9, 30)}
+    with h.db.session() as s:
+        s.get(Organisation, s.get(Cohort, h.cohort_id).organisation_id).nation = "Scotland"
+    assert armed() == {"pairs-announced": datetime(2026, 12, 29, 9, 30), "launch-workshop": datetime(2027, 1, 5, 9, 0),
+                       "buddy-meeting-4": datetime(2027, 3, 29, 9, 30), "buddy-meeting-1": datetime(2027, 1, 11, 9, 30)}
+    # The launch workshop itself (Thu 7 Jan) is a working day in both: its meeting keeps that time.
+    h.clock.set(datetime(2027, 1, 5, 9, 0, tzinfo=timezone.utc))
+    assert h.core.run_step(h.cohort_id, "launch-workshop") == 2
+    h.deliver()
+    assert "Launch workshop: Thu 7 Jan, 13:00" in h.last("asha").text

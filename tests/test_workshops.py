@@ -61,3 +61,20 @@ def test_moving_a_workshop_after_its_invitations_tells_everyone_and_asks_again(o
 def test_a_workshop_time_that_cannot_be_used_is_refused_with_the_reason(org, text, problem):
     reply = org.command("rita", text)
     assert reply.intent == "error" and problem in reply.text, reply.text
+
+
+def test_a_workshop_set_on_a_bank_holiday_stands_and_the_coordinator_hears_which_holiday(org):
+    reply = org.ok("rita", "workshop set launch-workshop 2027-03-29 13:00")
+    assert "Launch workshop is now on Mon 29 Mar, 13:00." in reply
+    assert reply.endswith(" Note: Mon 29 Mar is a bank holiday in England (Easter Monday).")
+    org.ok("rita", "bank-holidays Scotland")
+    assert "Note:" not in org.ok("rita", "workshop set launch-workshop 2027-03-29 13:00")
+
+
+def test_workshop_list_shows_a_workshop_that_a_bank_holiday_moved(org):
+    org.ok("rita", "bank-holidays Scotland")
+    # Spring 2027 starts Mon 4 Jan, a Scottish bank holiday: the launch invitations go on Tuesday,
+    # the workshop itself stays on Thursday 7 January.
+    assert "Launch workshop (launch-workshop): Thu 7 Jan, 13:00-16:00" in org.ok("fran", "workshop list")
+    reply = org.ok("rita", "workshop set launch-workshop 2027-01-05 10:00")
+    assert "The invitations go out on Tue 5 Jan, 09:00." in reply

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import shlex
 
-from bot.commands import answers, cohorts, pairing, people, privacy, reporting, steering, workshops
+from bot.commands import answers, cohorts, organisation, pairing, people, privacy, reporting, steering, workshops
 from bot.commands.common import Call, CommandSpec, Refusal, as_typed_on_a_phone, roles
 from bot.context import FlowContext
 from bot.events import Command
@@ -46,6 +46,7 @@ REGISTRY: dict[str, CommandSpec] = {
         *privacy.COMMANDS,
         *answers.COMMANDS,
         *workshops.COMMANDS,
+        *organisation.COMMANDS,
     )
 }
 # First words that start a command (Teams tells commands from chat by them).

@@ -53,7 +53,7 @@ def _create(call: Call) -> Message:
     org = call.session.get(Organisation, call.organisation_id)
     cohort = enrolment.create_cohort(call.session, org, name, start, programme, zone, call.ctx.now)
     call.audit("cohort create", f"{name}, start {start.isoformat()}, {programme.name} ({programme.source})")
-    first = programme.timeline(start, zone)[0][0] if programme.steps else None
+    first = call.ctx.timeline(cohort)[0].due if programme.steps else None
     extra = f" Its first step is due {first:%a %d %b %Y}." if first else ""
     return done(f"Created {cohort.name} ({programme.name}, {len(programme.steps)} steps, starting "
                 f"{start:%a %d %b %Y}, {zone}). It is a draft: enrol people, pair them, then 'start'.{extra}")
@@ -83,7 +83,7 @@ def _show(call: Call) -> Message:
     pairs = dict(call.session.execute(select(Pair.status, func.count()).where(Pair.cohort_id == cohort.id)
                                       .group_by(Pair.status)).all())
     ran = set(call.session.scalars(select(StepRun.step_id).where(StepRun.cohort_id == cohort.id)))
-    upcoming = [(due, s) for due, s in programme.timeline(cohort.start_date, cohort.timezone) if s.id not in ran]
+    upcoming = [(d.due, d.step) for d in call.ctx.timeline(cohort) if d.step.id not in ran]
     lines = [
         f"{cohort.name}: {cohort.status}; starts {cohort.start_date:%a %d %b %Y} ({cohort.timezone})",
         f"Programme: {programme.name}, {len(programme.steps)} steps, {len(ran)} done",
@@ -105,11 +105,10 @@ def _shift(call: Call) -> Message:
     if weeks == 0 or abs(weeks) > MAX_SHIFT_WEEKS:
         raise Refusal(f"Shift by 1 to {MAX_SHIFT_WEEKS} weeks, forwards or back (e.g. 2 or -1).")
     cohort = find_cohort(call, " ".join(call.args[1:]) or None)
-    programme = Programme.from_dict(cohort.programme)
     ran = set(call.session.scalars(select(StepRun.step_id).where(StepRun.cohort_id == cohort.id)))
     new_start = cohort.start_date + timedelta(weeks=weeks)
-    due_now = [s for due, s in programme.timeline(new_start, cohort.timezone)
-               if s.id not in ran and due <= call.ctx.now]
+    due_now = [d.step for d in call.ctx.timeline(cohort, start=new_start)
+               if d.step.id not in ran and d.due <= call.ctx.now]
     cohort.start_date = new_start
     call.ctx.cohorts_changed.add(cohort.id)
     call.audit("timeline shift", f"{cohort.name} by {weeks} weeks, start now {new_start.isoformat()}")

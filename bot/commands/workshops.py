@@ -17,7 +17,8 @@ from bot.flows.base import StepInfo, choice, choices_state
 from bot.messages import Message
 from bot.models import Cohort, Meeting, Participant, Rsvp
 from bot.programme import Programme, Step
-from bot.slots import format_slot
+from bot.bank_holidays import holiday_name
+from bot.slots import format_day, format_slot
 
 _TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 MAX_MINUTES = 600
@@ -41,13 +42,14 @@ def _find_step(cohort: Cohort, token: str) -> Step:
     raise Refusal(f"{cohort.name} has no workshop '{token}'. Its workshops: {known}.")
 
 
-def _when(cohort: Cohort, step: Step, meeting: Meeting | None) -> tuple[datetime, str, int]:
+def _when(call: Call, cohort: Cohort, step: Step, meeting: Meeting | None) -> tuple[datetime, str, int]:
     if meeting is not None:
         return meeting.agreed_at, meeting.location, meeting.minutes or group_meeting.DEFAULT_MINUTES
     info = _info(cohort, step)
     override = (cohort.settings or {}).get("workshops", {}).get(step.id, {})
     minutes = int(override.get("minutes") or step.params.get("duration_minutes", group_meeting.DEFAULT_MINUTES))
-    return group_meeting.workshop_time(cohort, info), group_meeting.workshop_place(cohort, info), minutes
+    at = group_meeting.workshop_time(cohort, info, call.ctx.nation(cohort.organisation_id))
+    return at, group_meeting.workshop_place(cohort, info), minutes
 
 
 def _held(call: Call, cohort: Cohort, step: Step) -> Meeting | None:
@@ -62,7 +64,7 @@ def _list(call: Call) -> Message:
     lines = [f"Workshops of {cohort.name}:"]
     for step in _workshops(cohort):
         meeting = _held(call, cohort, step)
-        at, place, minutes = _when(cohort, step, meeting)
+        at, place, minutes = _when(call, cohort, step, meeting)
         local = at.astimezone(tz)
         end = local + timedelta(minutes=minutes)
         state = "invitations sent" if meeting is not None else "invitations not sent yet"
@@ -100,7 +102,7 @@ def _set(call: Call) -> Message:
     if at <= call.ctx.now:
         raise Refusal(f"{format_slot(at, tz)} has already passed; give a time still to come.")
     meeting = _held(call, cohort, step)
-    invitations = step.due_at(cohort.start_date, tz)
+    invitations = next(d.due for d in call.ctx.timeline(cohort) if d.step.id == step.id)
     if meeting is None and at <= invitations:
         raise Refusal(f"The invitations for {step.params.get('title', step.id)} go out on "
                       f"{format_slot(invitations, tz)}; the workshop must come after that (or move the "
@@ -117,10 +119,15 @@ def _set(call: Call) -> Message:
     settings["workshops"] = workshops
     cohort.settings = settings
     title = step.params.get("title", step.id)
+    nation = call.ctx.nation(cohort.organisation_id)
+    holiday = holiday_name(at.astimezone(tz).date(), nation)
+    # The coordinator's date stands (they may mean it), but they hear it is a bank holiday.
+    note = f" Note: {format_day(at, tz)} is a bank holiday in {nation} ({holiday})." if holiday else ""
     call.audit("workshop set", f"{title} in {cohort.name}: {at.isoformat()}" + (f", {place}" if place else ""))
     if meeting is None:
         return done(f"{title} is now on {format_slot(at, tz)}"
-                    f"{', ' + place if place else ''}. The invitations go out on {format_slot(invitations, tz)}.")
+                    f"{', ' + place if place else ''}. The invitations go out on {format_slot(invitations, tz)}."
+                    f"{note}")
     meeting.agreed_at = at
     if place is not None:
         meeting.location = place[:200]
@@ -129,7 +136,7 @@ def _set(call: Call) -> Message:
     call.ctx.wake("workshop_digest", meeting.id, group_meeting.ends_at(meeting))
     told = _tell_invited(call, cohort, meeting)
     return done(f"{title} is now on {format_slot(at, tz)}{', ' + meeting.location if meeting.location else ''}. "
-                f"I've told the {told} people invited and asked them again whether they can come.")
+                f"I've told the {told} people invited and asked them again whether they can come.{note}")
 
 
 def _tell_invited(call: Call, cohort: Cohort, meeting: Meeting) -> int:

@@ -26,14 +26,14 @@ REPLIES = {
 DEFAULT_MINUTES = 120
 
 
-def workshop_time(cohort: Cohort, step: StepInfo) -> datetime:
+def workshop_time(cohort: Cohort, step: StepInfo, nation: str | None) -> datetime:
     """When a workshop is held: from the programme file (bot/programme.py works out held_week,
-    held_day and held_time), never from when its step happened to run; a coordinator's
-    override in the cohort's settings wins."""
+    held_day and held_time, and moves it off `nation`'s bank holidays), never from when its step
+    happened to run; a coordinator's override in the cohort's settings wins."""
     override = (cohort.settings or {}).get("workshops", {}).get(step.step_id, {})
     if override.get("at"):
         return datetime.fromisoformat(override["at"])
-    return group_meeting_start(step.params, cohort.start_date, cohort.timezone).astimezone(timezone.utc)
+    return group_meeting_start(step.params, cohort.start_date, cohort.timezone, nation).astimezone(timezone.utc)
 
 
 def workshop_place(cohort: Cohort, step: StepInfo) -> str:
@@ -49,7 +49,8 @@ def meeting_for_step(ctx: FlowContext, cohort: Cohort, step: StepInfo) -> Meetin
     if meeting is None:
         meeting = Meeting(cohort_id=cohort.id, kind="group", step_id=step.step_id,
                           title=str(step.params.get("title", "Group meeting")),
-                          agreed_at=workshop_time(cohort, step), location=workshop_place(cohort, step),
+                          agreed_at=workshop_time(cohort, step, ctx.nation(cohort.organisation_id)),
+                          location=workshop_place(cohort, step),
                           minutes=int(step.params.get("duration_minutes", DEFAULT_MINUTES)),
                           status="agreed", slots=[], created_at=ctx.now)
         ctx.session.add(meeting)
@@ -78,7 +79,7 @@ def planned_workshops(ctx: FlowContext, cohort: Cohort) -> list[tuple[datetime, 
         info = StepInfo(cohort.id, step.id, step.intent, step.text, step.params, step.week)
         override = (cohort.settings or {}).get("workshops", {}).get(step.id, {})
         minutes = int(override.get("minutes") or step.params.get("duration_minutes", DEFAULT_MINUTES))
-        start = workshop_time(cohort, info)
+        start = workshop_time(cohort, info, ctx.nation(cohort.organisation_id))
         spans.append((start, start + timedelta(minutes=minutes)))
     return spans
 

@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from bot import reach
+from bot import reach, rota
 from bot.context import FlowContext, active_members, names
 from bot.flows import group_meeting, reflection
 from bot.flows.base import choice, choices_state, fill, split_value
 from bot.messages import Message
 from bot.models import Cohort, Meeting, Pair, PairMember, Participant, Prompt
-from bot.slots import MIN_NOTICE, candidate_slots, format_day, format_slot
+from bot.slots import FURTHER_DAYS, MIN_NOTICE, SlotMember, find_slots, format_day, format_slot
 
 FLOW = "meeting"
 MAX_ROUNDS = 3  # offers of slots before we ask the pair to arrange a time themselves
@@ -76,15 +76,21 @@ def _offer(ctx: FlowContext, meeting: Meeting, proposer: Participant, slot_membe
     if previous and round_number > 1:
         earliest = max(earliest, max(previous) + timedelta(days=1))
     busy = busy_times(ctx, _pair(ctx, meeting), exclude_meeting=meeting.id)
-    slots = candidate_slots([(m.availability or [], _tz(m)) for m in slot_members], earliest, duration,
-                            exclude=set(previous), busy=busy)
+    cohort = ctx.session.get(Cohort, meeting.cohort_id)
+    search = find_slots([_slot_member(ctx, m, earliest) for m in slot_members], earliest, duration,
+                        exclude=set(previous), booked=busy, nation=ctx.nation(cohort.organisation_id))
+    slots = search.slots
     meeting.slots = [s.isoformat() for s in slots]
     key = _offer_key(meeting, round_number, proposer)
     others = [m for m in active_members(_pair(ctx, meeting)) if m.id != proposer.id]
+    why = search.why(reader=proposer.id)
     if not slots or round_number > MAX_ROUNDS:
         meeting.status = "unscheduled"
         meeting.agreed_at = None
-        text = (f"{intro_text}\nI couldn't find a time that fits everyone's stated availability. Please "
+        nothing = (f"I couldn't find a time that fits: {why}, and nothing later in the next {FURTHER_DAYS // 7} "
+                   f"weeks fits either." if why and round_number <= MAX_ROUNDS
+                   else "I couldn't find a time that fits everyone's stated availability.")
+        text = (f"{intro_text}\n{nothing} Please "
                 f"arrange one directly; I'll ask how it went in a week. You can update your times any "
                 f"time by sending 'availability' and your free times.{reach.note_for(others)}").strip()
         message = Message(text, choices=(choice("We've already met", FLOW, "outcome", meeting.id, "yes"),),
@@ -93,8 +99,20 @@ def _offer(ctx: FlowContext, meeting: Meeting, proposer: Participant, slot_membe
             ctx.send_to(proposer, message, key, meeting.cohort_id)
         ctx.wake("meeting_check", meeting.id, ctx.now + UNSCHEDULED_CHECK_AFTER)
         return message
+    if search.further:
+        because = f": {why}. These are" if why else ", so these are"
+        intro_text = (f"{intro_text}\nNothing fits in the next {search.search_days // 7} weeks{because} the nearest "
+                      f"times that do.").strip()
     _redraw_offers(ctx, meeting, lambda _member: "These times were replaced by newer ones.", but_for=proposer.id)
     return _put_offer(ctx, meeting, proposer, intro_text, round_number, via_outbox)
+
+
+def _slot_member(ctx: FlowContext, participant: Participant, earliest: datetime) -> SlotMember:
+    """A member as slot-finding sees them: availability, zone, daytime and rota, over the days
+    a search can reach."""
+    busy = rota.busy_spans(participant, earliest - timedelta(days=2), earliest + timedelta(days=FURTHER_DAYS + 2))
+    return SlotMember(key=participant.id, name=participant.person.first_name, windows=participant.availability or [],
+                      tz=_tz(participant), quiet_hours=ctx.quiet_hours_of(participant.person), busy=busy)
 
 
 def _put_offer(ctx: FlowContext, meeting: Meeting, member: Participant, intro_text: str, round_number: int,
