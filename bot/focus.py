@@ -225,7 +225,7 @@ def _ask_which(ctx: FlowContext, person: Person, text: str, fitting: list[Prompt
 
 def _label(about: str) -> str:
     text = about[0].upper() + about[1:]
-    return text if len(text) <= 60 else text[:59] + "…"
+    return text if len(text) <= 75 else text[:74] + "…"  # Slack's longest button text
 
 
 def on_click(ctx: FlowContext, who: Participant, verb: str, value: str) -> Message:

@@ -70,7 +70,7 @@ WHICH_MARKERS = {
     "reflection": re.compile(r"\breflection\b"),
     "contract": re.compile(r"\bcontract\b"),
     "profile": re.compile(r"\bfree times\b"),
-    "group": re.compile(r"\binvitation\b"),
+    "group": re.compile(r"\byour reply about\b|\binvitation\b"),
     "project": re.compile(r"\bimprovement project\b"),
 }
 GROUP_CHAT = [

@@ -12,7 +12,7 @@ from bot.flows.base import StepInfo, buddy_names, choice, choices_state, fill
 from bot.messages import Message
 from bot.models import Cohort, Meeting, Participant, Rsvp
 from bot.programme import group_meeting_start
-from bot.slots import format_slot
+from bot.slots import format_day, format_slot
 
 FLOW = "group"
 ANSWERS = {"yes": "Yes, I'll be there", "no": "Can't make it", "maybe": "Not sure yet"}
@@ -135,7 +135,12 @@ def still_open(ctx: FlowContext, prompt) -> bool:
 
 def about(ctx: FlowContext, prompt) -> str:
     meeting = ctx.session.get(Meeting, prompt.ref_id)
-    return f"your reply to the {meeting.title} invitation" if meeting else "a workshop invitation"
+    if meeting is None:
+        return "a workshop invitation"
+    who = ctx.session.get(Participant, prompt.participant_id)
+    day = format_day(meeting.agreed_at, ZoneInfo(who.person.timezone)) if meeting.agreed_at and who else ""
+    # With its day: two workshop invitations otherwise read alike.
+    return f"your reply about {meeting.title} on {day}" if day else f"your reply about {meeting.title}"
 
 
 def on_text(ctx: FlowContext, who: Participant, prompt, text: str) -> Message:
