@@ -18,7 +18,7 @@ from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler, addre
 from bot.daytime import QuietHoursError, parse_quiet_hours
 from bot.db import Database, insert_for
 from bot.events import Address, Clicked, Command, InboundEvent, Joined, Profile, Said, Submitted, Upload
-from bot.flows import absence, digest, meeting, profile, quiet, survey
+from bot.flows import absence, digest, meeting, profile, quiet, rota_questions, survey
 from bot.messages import Message, Recipient
 from bot.models import AuditEntry, Cohort, Delivery, Organisation, Participant, Person, ProcessedEvent, Prompt, StepRun
 from bot.overview import Overview
@@ -136,6 +136,8 @@ class Pairbot:
                 return Message("Tell me when you could usually meet, like 'availability Mon 12:00-14:00, "
                                "Thu 17:00-18:00'.", intent="reask")
             return profile.set_availability(ctx, who, rest)
+        if keyword == "rota":  # a platform that sends it as chat rather than as a command
+            return rota_questions.command(ctx, person, words[len("rota"):].strip())
         return focus.route(ctx, person, words, HELP)
 
     # --- timeline --------------------------------------------------------------------------------

@@ -83,8 +83,9 @@ class Pattern:
 
     def describe(self) -> str:
         kind = KINDS[self.kind]
-        repeat = f" every {ordinal(self.every)} week from {self.anchor:%a} {self.anchor.day} {self.anchor:%b %Y}" \
-            if self.every > 1 and self.anchor else " every week"
+        first = self.anchor + timedelta(days=min(self.days)) if self.anchor else None
+        repeat = f" every {ordinal(self.every)} week from {first:%a} {first.day} {first:%b %Y}" \
+            if self.every > 1 and first else " every week"
         return f"{kind.label} {describe_days(self.days)} {self.start}-{self.end}{repeat}"
 
 
@@ -161,6 +162,9 @@ class RotaPlan:
 
     def as_regular_days(self) -> "RotaPlan":
         return replace(self, works_shifts=False, patterns=())
+
+    def with_rotation(self, day: date) -> "RotaPlan":
+        return replace(self, rotates=day)
 
     def with_leave(self, leave: tuple[Leave, ...]) -> "RotaPlan":
         added = tuple(v for v in leave if v not in self.leave)

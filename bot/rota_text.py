@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from bot.rota import EVERY_FROM, EVERY_TO, KINDS, Leave, Pattern
+from bot.rota import EVERY_FROM, EVERY_TO, KINDS, Leave, Pattern, RotaPlan
 
 EXAMPLE = "nights 1 in 4 from 11 Jan, leave 1-5 Mar, rotate 7 Apr"
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -90,6 +90,21 @@ def parse_rota(text: str, today: date) -> RotaChange:
     if regular and patterns:
         raise RotaError(f"'{typed}': regular days and shifts at once; give one or the other")
     return RotaChange(tuple(patterns), tuple(leave), rotates, regular)
+
+
+def applied(plan: RotaPlan, change: RotaChange) -> RotaPlan:
+    """`plan` with what a message said: new patterns replace those of the same kinds, leave is
+    added, a rotation date replaces the one before; "clear" starts again."""
+    plan = RotaPlan() if change.clear else plan
+    if change.regular_days:
+        plan = plan.as_regular_days()
+    if change.patterns:
+        plan = plan.with_patterns(change.patterns)
+    if change.leave:
+        plan = plan.with_leave(change.leave)
+    if change.rotates:
+        plan = plan.with_rotation(change.rotates)
+    return plan
 
 
 def parse_leave(text: str, today: date) -> tuple[Leave, ...]:
