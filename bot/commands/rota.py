@@ -15,6 +15,6 @@ def _rota(call: Call) -> Message:
 
 
 COMMANDS = (
-    CommandSpec("rota", (), "your shifts, leave and rotation date (attach your rota's .ics file to import it)",
+    CommandSpec("rota", (), "your shifts, leave and rotation date (or attach your rota's calendar file)",
                 "rota nights 1 in 4 from 11 Jan, leave 1-5 Mar, rotate 7 Apr", _rota),
 )

@@ -117,10 +117,10 @@ def command(ctx: FlowContext, person: Person, text: str, uploads: tuple[Upload, 
     if not text.strip() and not files:
         plan = rota.plan_of(who)
         if who.rota_plan is None or (plan.is_empty and plan.works_shifts is None):
-            return Message(f"I have no rota for you yet. Tell me like 'rota {EXAMPLE}', or send your rota's .ics "
-                           f"file with the message 'rota'.", intent="rota")
-        return Message(f"Your rota: {plan.describe()}.\nChange it like 'rota {EXAMPLE}', send your rota's .ics "
-                       f"file with the message 'rota', or 'rota clear' to start again.", intent="rota")
+            return Message(f"I have no rota for you yet. Tell me like 'rota {EXAMPLE}', or send your rota file (.ics) "
+                           f"with the message 'rota'.", intent="rota")
+        return Message(f"Your rota: {plan.describe()}.\nChange it like 'rota {EXAMPLE}', send your rota file (.ics) "
+                       f"with the message 'rota', or 'rota clear' to start again.", intent="rota")
     today = _today(ctx, who)
     try:
         change = parse_rota(text, today) if text.strip() else RotaChange()
