@@ -246,6 +246,9 @@ class RotaPlan:
             parts.append(f"{len(self.shifts)} shifts from a file")
         if self.works_shifts is False and not parts:
             parts.append("regular days")
+        parts += [v.describe() for v in self.leave[:2]]
+        if len(self.leave) > 2:
+            parts.append(f"{len(self.leave) - 2} more spells of leave")
         if self.rotates:
             parts.append(f"rotates {self.rotates.day} {self.rotates:%b %Y}")
         return ", ".join(parts)
