@@ -180,8 +180,9 @@ class Pairbot:
             if cohort is None or cohort.status != "running":
                 return 0
             # Daily: people back from a pause, questions no longer held back by an ignored one,
-            # survey reminders, pairs gone quiet.
+            # rota questions put aside after a week, survey reminders, pairs gone quiet.
             focus.release_stale(ctx, cohort.id)
+            rota_questions.close_stale(ctx, cohort.id)
             return absence.resume_returning(ctx, cohort) + survey.remind_due(ctx, cohort) + quiet.sweep(ctx, cohort)
 
     def send_weekly_digest(self, cohort_id: int) -> int:

@@ -251,6 +251,17 @@ def test_regular_days_then_none_and_a_typed_answer_to_the_shift_question(h):
     assert "Any leave booked" in typed.text
 
 
+def test_a_bare_no_is_not_taken_and_an_ignored_question_is_put_aside_after_a_week(h):
+    h.run_step("enrol")
+    asked = h.say("asha", "Mon 12:30-14:00")[0]
+    assert "Tap 'No, regular days'" in h.say("asha", "no")[0].text
+    assert stored(h, "asha").rota_plan is None
+    h.clock.advance(days=8)
+    h.core.sweep_quiet_pairs(h.cohort_id)
+    assert "not waiting for an answer" in h.say("asha", "none")[0].text  # not taken for the old question
+    assert "Which long days?" in h.click("asha", "Long days", asked)[0].text  # the button still works
+
+
 def test_the_file_button_says_how_to_send_it(h):
     h.run_step("enrol")
     asked = h.say("asha", "Mon 12:30-14:00")[0]

@@ -6,7 +6,7 @@ to see what is held."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
@@ -37,6 +37,7 @@ PATTERN_EXAMPLES = {
 LEAVE_QUESTION = "Any leave booked, or a date you move post? Reply like 'leave 1-5 Mar, rotate 7 Apr', or 'none'."
 HOW_TO_CHANGE = "Change it any time with 'rota ...'; send 'rota' to see it."
 OPEN_COHORTS = ("draft", "running", "paused")
+PUT_ASIDE_AFTER = timedelta(days=7)
 
 
 # --- the questions -----------------------------------------------------------------------------------
@@ -56,10 +57,11 @@ def on_click(ctx: FlowContext, who: Participant, verb: str, value: str) -> Messa
     if verb != "shifts" or participant_id != str(who.id) or answer not in {a for _label, a in ANSWERS}:
         raise LookupError("that button is not one I know.")
     prompt = _open(ctx, who, "shifts")
-    if prompt is None:
+    if prompt is None and who.rota_plan is not None:
         return Message(f"You've told me already. Your rota: {rota.plan_of(who).describe()}. {HOW_TO_CHANGE}",
                        intent="already")
-    ctx.settle(prompt)
+    if prompt is not None:  # else it was put aside unanswered (close_stale): the button still works
+        ctx.settle(prompt)
     if answer == "regular":
         rota.store(who, rota.plan_of(who).as_regular_days())
         return _ask_leave(ctx, who, "Thanks: regular days, so I'll go by your usual free times.")
@@ -78,9 +80,11 @@ def on_text(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> Me
         example = PATTERN_EXAMPLES.get((prompt.state or {}).get("kind"), f"'{EXAMPLE}'") if step == "pattern" \
             else "'leave 1-5 Mar, rotate 7 Apr', or 'none'" if step == "leave" else f"'{EXAMPLE}'"
         return Message(f"Sorry, I couldn't read that: {problem}. For example: {example}.", intent="reask")
-    ctx.settle(prompt)
     if change.nothing and step == "shifts":
-        change = RotaChange(regular_days=True)  # "Do you work shifts?" "No."
+        # A bare "no" may be meant for something else; the button (or "regular days") says it.
+        return Message("Tap 'No, regular days' if you don't work shifts, or reply like 'nights 1 in 4 from 11 Jan'.",
+                       intent="reask")
+    ctx.settle(prompt)
     plan = _apply(ctx, who, change)
     if change.nothing or step == "leave" or change.leave or change.rotates:
         return _done(plan, "Thanks." if change.nothing else "Thanks, got it.")
@@ -92,7 +96,19 @@ def accepts(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> bo
         change = parse_rota(text, _today(ctx, who))
     except RotaError:
         return False
+    if change.nothing and (prompt.state or {}).get("step") == "shifts":
+        return False
     return change.says_anything and not change.clear
+
+
+def close_stale(ctx: FlowContext, cohort_id: int) -> None:
+    """From the daily sweep: rota questions unanswered for a week are put aside, so words meant for
+    something else weeks later are not taken for them ('rota ...' and the buttons still work)."""
+    for prompt in ctx.session.scalars(
+            select(Prompt).join(Participant, Participant.id == Prompt.participant_id)
+            .where(Participant.cohort_id == cohort_id, Prompt.flow == FLOW, Prompt.status == "open",
+                   Prompt.asked_at < ctx.now - PUT_ASIDE_AFTER)):
+        ctx.settle(prompt, "closed")
 
 
 def about(ctx: FlowContext, prompt: Prompt) -> str:
