@@ -48,7 +48,8 @@ def test_nights_one_in_four_are_mon_to_thu_in_that_week_then_every_fourth_week_w
     nights = [(utc(2027, 1, d, 20, 0), utc(2027, 1, d + 1, 8, 30), "is on nights") for d in (11, 12, 13, 14)]
     assert week == nights + [(utc(2027, 1, 15, 8, 30), utc(2027, 1, 17, 6, 30), "is resting after nights")]
     assert spans(asha, utc(2027, 1, 18), utc(2027, 2, 8)) == []  # weeks 2, 3 and 4 of the cycle
-    assert [s[0] for s in spans(asha, utc(2027, 2, 8), utc(2027, 2, 12))] == [utc(2027, 2, d, 20) for d in (8, 9, 10, 11)]
+    fifth = [s[0] for s in spans(asha, utc(2027, 2, 8), utc(2027, 2, 12))]
+    assert fifth == [utc(2027, 2, d, 20) for d in (8, 9, 10, 11)]
     assert rota.plan_of(asha).describe() == "nights Mon-Thu 20:00-08:30 every 4th week from Mon 11 Jan 2027"
 
 
