@@ -1,4 +1,4 @@
-"""Files people send with a command (a CSV to import), fetched over HTTP and read as text, the
+"""Files people send with a command (a CSV to import, a rota's calendar), fetched over HTTP and read as text, the
 same way for every platform; what goes wrong is said in words the sender can act on."""
 
 from __future__ import annotations
@@ -35,4 +35,6 @@ async def fetch_text(session: aiohttp.ClientSession, name: str, url: str, platfo
     try:
         return Upload(name, data.decode("utf-8-sig"))  # utf-8-sig: Excel's "CSV UTF-8" starts with a BOM
     except UnicodeDecodeError:
+        if name.lower().endswith(".ics"):
+            return f"{name} is not a text file: export your rota as a calendar (.ics) and send it again."
         return f"{name} is not a text file: save it as 'CSV UTF-8' and send it again."

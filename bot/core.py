@@ -18,7 +18,7 @@ from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler, addre
 from bot.daytime import QuietHoursError, parse_quiet_hours
 from bot.db import Database, insert_for
 from bot.events import Address, Clicked, Command, InboundEvent, Joined, Profile, Said, Submitted, Upload
-from bot.flows import absence, digest, meeting, profile, quiet, survey
+from bot.flows import absence, digest, meeting, profile, quiet, rota_questions, survey
 from bot.messages import Message, Recipient
 from bot.models import AuditEntry, Cohort, Delivery, Organisation, Participant, Person, ProcessedEvent, Prompt, StepRun
 from bot.overview import Overview
@@ -140,6 +140,8 @@ class Pairbot:
                 return Message("Tell me when you could usually meet, like 'availability Mon 12:00-14:00, "
                                "Thu 17:00-18:00'.", intent="reask")
             return profile.set_availability(ctx, who, rest)
+        if keyword == "rota":  # a platform that sends it as chat rather than as a command
+            return rota_questions.command(ctx, person, words[len("rota"):].strip())
         return focus.route(ctx, person, words, HELP)
 
     # --- timeline --------------------------------------------------------------------------------
@@ -182,8 +184,9 @@ class Pairbot:
             if cohort is None or cohort.status != "running":
                 return 0
             # Daily: people back from a pause, questions no longer held back by an ignored one,
-            # survey reminders, pairs gone quiet.
+            # rota questions put aside after a week, survey reminders, pairs gone quiet.
             focus.release_stale(ctx, cohort.id)
+            rota_questions.close_stale(ctx, cohort.id)
             return absence.resume_returning(ctx, cohort) + survey.remind_due(ctx, cohort) + quiet.sweep(ctx, cohort)
 
     def send_weekly_digest(self, cohort_id: int) -> int:

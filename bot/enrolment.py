@@ -25,7 +25,8 @@ class Enrolee:
     site: str = ""
     department: str = ""
     grade: str = ""
-    rota: str = ""
+    rota: str = ""  # in words; the rota itself is `rota_plan` (bot/rota.py)
+    rota_plan: dict | None = None
     email: str | None = None
     timezone: str = "Europe/London"
     availability: list = field(default_factory=list)
@@ -84,7 +85,8 @@ def enrol(session: Session, cohort: Cohort, org: Organisation, enrolee: Enrolee,
     who = person(session, org, enrolee.address, enrolee.name, now, enrolee.email, enrolee.timezone)
     participant = Participant(cohort_id=cohort.id, person_id=who.id, role=enrolee.role,
                               profession=enrolee.profession, site=enrolee.site, department=enrolee.department,
-                              grade=enrolee.grade, rota=enrolee.rota, availability=list(enrolee.availability),
+                              grade=enrolee.grade, rota=enrolee.rota, rota_plan=enrolee.rota_plan,
+                              availability=list(enrolee.availability),
                               goals=list(enrolee.goals), line_manager=enrolee.line_manager,
                               requests=list(enrolee.requests),
                               status="active", created_at=now)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from bot import outbox
-from bot.flows import contract, group_meeting, meeting, profile, project, reflection, survey
+from bot.flows import contract, group_meeting, meeting, profile, project, reflection, rota_questions, survey
 from bot.flows.base import choice
 from bot.messages import Choice, Message
 from bot.models import Participant, Person, Prompt, TypedNote
@@ -40,6 +40,7 @@ FLOWS = {
     "group": group_meeting,
     "profile": profile,
     "project": project,
+    "rota": rota_questions,
 }
 
 # A question left unanswered this long stops holding the next one back: ignoring one question
@@ -103,7 +104,7 @@ def _fits(ctx: FlowContext, prompt: Prompt, text: str, in_focus: bool) -> bool:
 
 def _takes_text(prompt: Prompt) -> bool:
     """Whether a question takes words (not only a choice of buttons)."""
-    return prompt.flow in ("profile", "survey", "contract", "reflection")
+    return prompt.flow in ("profile", "rota", "survey", "contract", "reflection")
 
 
 def _who(ctx: FlowContext, prompt: Prompt) -> Participant:

@@ -25,8 +25,8 @@ GREETING = ("I'm Pairbot. I keep what is yours to our private chat: message me t
             "to see what I can do.")
 PERSONAL_QUESTION = ("That question is just for you, so I only take its answer in our private chat. "
                      "Please answer it there.")
-# Commands whose answer is about the person alone (their answers, their data, its erasure).
-PERSONAL_COMMANDS = frozenset({"my-answers", "answer", "my-data", "forget-me"})
+# Commands whose answer is about the person alone (their answers, their data, its erasure, their rota).
+PERSONAL_COMMANDS = frozenset({"my-answers", "answer", "my-data", "forget-me", "rota"})
 # Flows whose questions are personal: what is written there is private by default.
 PERSONAL_FLOWS = frozenset({"reflection", "survey"})
 GREETINGS = frozenset({"help", "?", "hi", "hello"})

@@ -151,7 +151,9 @@ class Participant(Base):
     site: Mapped[str] = mapped_column(String(100), default="")
     department: Mapped[str] = mapped_column(String(100), default="")
     grade: Mapped[str] = mapped_column(String(50), default="")
-    rota: Mapped[str] = mapped_column(String(200), default="")
+    rota: Mapped[str] = mapped_column(String(200), default="")  # the rota in words (bot/rota.py)
+    # Shift patterns, imported shifts, leave and the rotation date (bot/rota.py); None: not given.
+    rota_plan: Mapped[Optional[dict[str, Any]]] = mapped_column(default=None)
     # Weekly windows in the person's own time zone: [{"day": 0, "start": "12:00", "end": "14:00"}, ...]
     availability: Mapped[list[Any]] = mapped_column(default=list)
     status: Mapped[str] = mapped_column(String(20), default="active")  # active|paused|removed|erased
@@ -313,6 +315,8 @@ class Prompt(Base):
         """Answered by typing in the chat (not a button or a form): such questions wait their turn."""
         if self.flow == "profile":
             return True
+        if self.flow == "rota":  # the typed follow-ups; "Do you work shifts?" has buttons
+            return (self.state or {}).get("step") != "shifts"
         return self.flow in ("survey", "contract", "reflection") and (self.state or {}).get("mode") != "form"
 
 

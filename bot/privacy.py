@@ -54,8 +54,8 @@ def personal_data(session: Session, person: Person) -> dict[str, Any]:
         "roles": [_row(g, "role", "granted_at") for g in session.scalars(
             select(RoleGrant).where(RoleGrant.person_id == person.id))],
         "programmes": [{"cohort": cohorts.get(p.cohort_id), **_row(
-            p, "role", "profession", "site", "department", "grade", "rota", "availability", "goals", "line_manager",
-            "requests", "status", "paused_until", "created_at")} for p in participations],
+            p, "role", "profession", "site", "department", "grade", "rota", "rota_plan", "availability", "goals",
+            "line_manager", "requests", "status", "paused_until", "created_at")} for p in participations],
         "pairs": pairs,
         "meetings": [_row(m, "kind", "direction", "title", "status", "agreed_at", "outcome_at") for m in session.scalars(
             select(Meeting).join(PairMember, PairMember.pair_id == Meeting.pair_id)
@@ -179,6 +179,7 @@ def erase(session: Session, person: Person, now: datetime) -> dict[str, int]:
         participant.profession = participant.site = participant.department = participant.grade = ""
         participant.rota = participant.line_manager = ""
         participant.availability, participant.goals, participant.requests = [], [], []
+        participant.rota_plan = None  # shifts, leave and rotation date
         participant.status, participant.paused_until = "erased", None
     person.name, person.email, person.timezone, person.reachable = ERASED_NAME, None, "Europe/London", False
     person.user_id = f"erased-{uuid.uuid4().hex[:12]}"

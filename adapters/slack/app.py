@@ -277,7 +277,9 @@ class Listeners:
             if isinstance(upload, str):
                 return [Message(upload, intent="error")]
             fetched.append(upload)
-        emails = [e for u in fetched for e in inbound.mentioned_emails(" ".join(re.split(r"[,;\t\"']", u.text)))]
+        # People named in a CSV are looked up; a rota's calendar names colleagues nobody asked about.
+        emails = [e for u in fetched if not u.name.lower().endswith(".ics")
+                  for e in inbound.mentioned_emails(" ".join(re.split(r"[,;\t\"']", u.text)))]
         if len(emails) > BULK_LOOKUP_FROM:
             people, unknown = await look_up_emails(client, command.who.workspace, emails)
             named, not_found = await look_up_people(client, command.who.workspace, command.text)
@@ -369,8 +371,10 @@ class Listeners:
             if command is not None:
                 replies = await self._command(client, command, files)
             elif files and not event.get("text"):
+                calendar = all(str(f.get("name") or "").lower().endswith(".ics") for f in files)
                 replies = [] if inbound.from_group(event) else [Message(
-                    "Thanks for the file. To import people from it, send it again with the message 'import'.",
+                    "Thanks for the file. To use it as your rota, send it again with the message 'rota'." if calendar
+                    else "Thanks for the file. To import people from it, send it again with the message 'import'.",
                     intent="help")]
             else:
                 replies = await self.handle(inbound.said(body))

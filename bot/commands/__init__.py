@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import shlex
 
-from bot.commands import answers, cohorts, organisation, pairing, people, privacy, reporting, steering, workshops
+from bot.commands import answers, cohorts, organisation, pairing, people, privacy, reporting, rota, steering, workshops
 from bot.commands.common import Call, CommandSpec, Refusal, as_typed_on_a_phone, roles
 from bot.context import FlowContext
 from bot.events import Command
@@ -23,6 +23,8 @@ PARTICIPANT_HELP = (
     "I'm Pairbot, and I help you and your buddy keep meeting. Answer my questions with the buttons "
     "or by typing the number. You can also send:\n"
     "• availability Mon 12:00-14:00, Thu 17:00-18:00 (when you could usually meet)\n"
+    "• rota nights 1 in 4 from 11 Jan, leave 1-5 Mar, rotate 7 Apr (your shifts, leave and when you move "
+    "post; or send your rota's calendar file with the message 'rota')\n"
     "• my-answers (your survey answers; change one with 'answer pre 3 4' while the survey is open)\n"
     "• my-data (a copy of what I hold about you), forget-me (erase it)\n"
     "• quiet-hours 08:00-16:00 (when nudges and reminders wait; for night shifts)\n"
@@ -45,6 +47,7 @@ REGISTRY: dict[str, CommandSpec] = {
         *reporting.COMMANDS,
         *privacy.COMMANDS,
         *answers.COMMANDS,
+        *rota.COMMANDS,
         *workshops.COMMANDS,
         *organisation.COMMANDS,
     )

@@ -6,10 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import date
 
 from sqlalchemy import func, select
 
-from bot import enrolment, reach
+from bot import enrolment, reach, rota
 from bot.commands.common import (
     Call, CommandSpec, Refusal, current_pair, done, find_cohort, find_participant, find_person, named_profile,
     need, pair_label, record_number,
@@ -18,24 +19,29 @@ from bot.context import active_members, names
 from bot.events import Address, Profile
 from bot.messages import Message
 from bot.models import Cohort, Organisation, Participant, PendingImport, Person, RoleGrant
+from bot.rota_text import RotaError, applied, parse_leave, parse_rota, parse_rotation
 from bot.slots import AvailabilityError, parse_availability
 
-ENROL_FIELDS = ("profession", "site", "department", "grade", "band", "rota", "availability", "goals",
-                "line_manager", "requests", "cohort")
-ENROL_USAGE = ("enrol PERSON ROLE [profession=...] [site=...] [department=...] [grade=...] [rota=...] "
+ENROL_FIELDS = ("profession", "site", "department", "grade", "band", "rota", "leave", "rotates", "availability",
+                "goals", "line_manager", "requests", "cohort")
+ENROL_USAGE = ("enrol PERSON ROLE [profession=...] [site=...] [department=...] [grade=...] "
+               "[rota=\"nights 1 in 4 from 2027-01-11\"] [leave=2027-03-01..2027-03-05] [rotates=2027-04-07] "
                "[availability=\"Mon 12:00-14:00\"] [goals=budgets,rotas] [line_manager=EMAIL] "
                "[requests=EMAIL,EMAIL] [cohort=NAME]")
 # CSV columns: email and role are required; "band" is accepted for "grade".
-CSV_COLUMNS = ("email", "name", "role", "profession", "site", "department", "grade", "band", "rota",
-               "availability", "goals", "line_manager", "requests")
+CSV_COLUMNS = ("email", "name", "role", "profession", "site", "department", "grade", "band", "rota", "leave",
+               "rotates", "availability", "goals", "line_manager", "requests")
 MAX_IMPORT_ROWS = 5000
 EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
-LIMITS = {"profession": 100, "site": 100, "department": 100, "grade": 50, "rota": 200}
+LIMITS = {"profession": 100, "site": 100, "department": 100, "grade": 50}
+# A rota in the forms participants type (bot/rota_text.py): rota="nights 1 in 4 from 2027-01-11".
+ROTA_FIELDS = ("rota", "leave", "rotates")
+ROTA_LIMIT = 500
 
 
-def _details(raw: dict[str, str]) -> dict:
+def _details(raw: dict[str, str], today: date) -> dict:
     """Validated participant details from `key=value` words or a CSV row; Refusal names the problem."""
-    details: dict = {}
+    details: dict = _rota_details({k: (raw.get(k) or "").strip() for k in ROTA_FIELDS}, today)
     for key, value in raw.items():
         value = (value or "").strip()
         if not value:
@@ -62,6 +68,28 @@ def _details(raw: dict[str, str]) -> dict:
                 raise Refusal(f"requests '{bad[0]}' is not an email address")
             details[key] = asked
     return details
+
+
+def _rota_details(typed: dict[str, str], today: date) -> dict:
+    """rota=, leave= and rotates= as a rota (and its description), read as a participant's 'rota ...' is."""
+    if not any(typed.values()):
+        return {}
+    plan = rota.RotaPlan()
+    for key, value in typed.items():
+        if not value:
+            continue
+        if len(value) > ROTA_LIMIT:
+            raise Refusal(f"{key} is longer than {ROTA_LIMIT} characters")
+        try:
+            if key == "rota":
+                plan = applied(plan, parse_rota(value, today))
+            elif key == "leave":
+                plan = plan.with_leave(parse_leave(value, today))
+            else:
+                plan = plan.with_rotation(parse_rotation(value, today))
+        except RotaError as problem:
+            raise Refusal(f"{key} {problem}") from None
+    return {"rota_plan": plan.to_dict(), "rota": rota.cut(plan.describe(), 200)}
 
 
 def _not_found(call: Call, who: str, row: bool = False) -> str:
@@ -109,7 +137,7 @@ def _enrol(call: Call) -> Message:
     if cohort.status == "finished":
         raise Refusal(f"{cohort.name} has finished; enrol people into an open cohort.")
     try:
-        details = _details(raw)
+        details = _details(raw, call.ctx.now.date())
     except Refusal as problem:
         raise Refusal(f"Not enrolled: {problem}.") from None
     profile = named_profile(call, who)
@@ -120,8 +148,9 @@ def _enrol(call: Call) -> Message:
         return Message(f"{profile.name} is already enrolled in {cohort.name} as a {existing.role}.", intent="status")
     participant = _enrol_one(call, cohort, profile, role, details)
     call.audit("enrol", f"{profile.name} ({profile.address.key()}) as {role} in {cohort.name}")
+    rota_words = f" Rota: {participant.rota}." if participant.rota_plan else ""
     return Message(f"Enrolled {participant.person.name} in {cohort.name} as a {role}"
-                   f" (time zone {participant.person.timezone}).", intent="enrolled")
+                   f" (time zone {participant.person.timezone}).{rota_words}", intent="enrolled")
 
 
 # --- CSV import --------------------------------------------------------------------------------------
@@ -171,10 +200,11 @@ def _check_row(call: Call, cohort, row: dict[str, str], seen: set[str]) -> dict:
         raise Refusal(_not_found(call, email, row=True))
     if _already_enrolled(call, cohort, profile) is not None:
         raise Refusal(f"{profile.name} is already enrolled in {cohort.name}")
-    raw = {k: v for k, v in row.items() if k in LIMITS or k in ("availability", "goals", "line_manager", "requests")}
+    raw = {k: v for k, v in row.items() if k in LIMITS or k in ROTA_FIELDS
+           or k in ("availability", "goals", "line_manager", "requests")}
     if row.get("band") and not row.get("grade"):
         raw["grade"] = row["band"]
-    details = _details(raw)
+    details = _details(raw, call.ctx.now.date())
     return {"profile": {"mention": email, "address": profile.address.key(), "name": profile.name,
                         "email": profile.email or email, "timezone": profile.timezone},
             "role": role, "details": details}

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from bot import rota
 from bot.flows import quiet as quiet_rule
 from bot.commands.common import Call, CommandSpec, find_cohort, find_pair, named_profile, options, pair_label
 from bot.context import pair_members
@@ -106,7 +107,7 @@ def _pair_status(call: Call, cohort: Cohort, pair: Pair) -> Message:
         f"{pair_label(pair)} ({pair.status}) in {cohort.name}",
         *(f"• {m.person.name}: {m.role}{', ' + m.profession if m.profession else ''}, {m.status}"
           f"{'' if m.person.reachable else ', unreachable'}; surveys: {', '.join(sorted(surveys[m.id])) or 'none'}"
-          for m in members),
+          f"{_rota_words(m)}" for m in members),
         f"Why paired: {pair.rationale}" if pair.rationale else "",
         f"Introduced: {pair.introduced_at:%d %b %Y}" if pair.introduced_at else "Not introduced yet",
         agreed,
@@ -129,6 +130,11 @@ def _pair_status(call: Call, cohort: Cohort, pair: Pair) -> Message:
         lines.append(f"Quiet for {quiet} weeks: {reason}" + (f"; nudged {pair.nudged_at:%d %b}" if pair.nudged_at
                                                              else ""))
     return Message("\n".join(line for line in lines if line), intent="status")
+
+
+def _rota_words(member) -> str:
+    summary = rota.plan_of(member).summary() if member.rota_plan else ""
+    return f"; rota: {summary}" if summary else ""
 
 
 def _status(call: Call) -> Message:

@@ -1,9 +1,13 @@
 """Enrolment step: ask each member for the weekly times they could usually meet, which is what
-meeting slots are drawn from. Anyone can update theirs at any time with 'availability ...'."""
+meeting slots are drawn from, then whether they work shifts (bot/flows/rota_questions.py). Anyone
+can update theirs at any time with 'availability ...'."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from bot.context import FlowContext
+from bot.flows import rota_questions
 from bot.flows.base import StepInfo, buddy_names, fill
 from bot.messages import Message
 from bot.models import Cohort, Participant, Prompt
@@ -33,8 +37,14 @@ def set_availability(ctx: FlowContext, who: Participant, text: str) -> Message:
     except AvailabilityError as problem:
         return Message(f"Sorry, I couldn't read that: {problem}. For example: '{EXAMPLE}'.", intent="reask")
     who.availability = windows
+    enrolling = ctx.session.scalars(select(Prompt.id).where(Prompt.participant_id == who.id, Prompt.flow == FLOW,
+                                                            Prompt.status == "open")).first() is not None
     ctx.close_prompts(FLOW, who.id, [who.id], status="answered")
-    return Message(f"Thanks, I'll suggest meeting times within: {describe_availability(windows)}.", intent="ack")
+    thanks = f"Thanks, I'll suggest meeting times within: {describe_availability(windows)}."
+    shifts = rota_questions.ask_after_availability(ctx, who) if enrolling else None
+    if shifts is None:
+        return Message(thanks, intent="ack")
+    return Message(f"{thanks}\n{shifts.text}", choices=shifts.choices, intent=shifts.intent)
 
 
 def on_text(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> Message:
