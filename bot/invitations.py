@@ -110,8 +110,9 @@ def _address(person: Attendee) -> vCalAddress:
 def booked(ctx: FlowContext, meeting: Meeting, members: list[Participant]) -> dict[int, Invitation]:
     """A buddy meeting or shadowing visit was booked (or booked again after a reschedule): every
     member gets the new version."""
-    _raise_sequence(ctx, meeting)
-    return {m.id: _hold(ctx, meeting, m, cancelled=False) for m in members if m.person.reachable}
+    members = [m for m in members if m.person.reachable]
+    _raise_sequence(ctx, meeting, members)
+    return {m.id: _hold(ctx, meeting, m, cancelled=False) for m in members}
 
 
 def accepted(ctx: FlowContext, meeting: Meeting, who: Participant) -> Invitation | None:
@@ -121,27 +122,22 @@ def accepted(ctx: FlowContext, meeting: Meeting, who: Participant) -> Invitation
     held = ctx.session.get(CalendarInvitation, (meeting.id, who.id))
     if held is not None and not held.cancelled and held.starts_at == meeting.agreed_at:
         return None
-    if held is not None and held.sequence >= meeting.calendar_sequence:
-        meeting.calendar_sequence = held.sequence + 1  # their new copy must outrank their old one
+    _raise_sequence(ctx, meeting, [who])
     return _hold(ctx, meeting, who, cancelled=False)
 
 
 def moved(ctx: FlowContext, meeting: Meeting) -> dict[int, Invitation]:
     """A workshop's time or place changed: everyone holding a copy gets the new version."""
-    holders = _holders(ctx, meeting)
-    if not holders:
-        return {}
-    _raise_sequence(ctx, meeting)
-    return {p.id: _hold(ctx, meeting, p, cancelled=False) for p in holders if p.person.reachable}
+    holders = [p for p in _holders(ctx, meeting) if p.person.reachable]
+    _raise_sequence(ctx, meeting, holders)
+    return {p.id: _hold(ctx, meeting, p, cancelled=False) for p in holders}
 
 
 def cancel(ctx: FlowContext, meeting: Meeting, members: list[Participant] | None = None) -> dict[int, Invitation]:
     """Cancellations for those of `members` (everyone, when None) who hold a live copy."""
     wanted = None if members is None else {m.id for m in members}
     holders = [p for p in _holders(ctx, meeting) if wanted is None or p.id in wanted]
-    if not holders:
-        return {}
-    _raise_sequence(ctx, meeting)
+    _raise_sequence(ctx, meeting, holders)
     return {p.id: _hold(ctx, meeting, p, cancelled=True) for p in holders}
 
 
@@ -153,12 +149,14 @@ def _holders(ctx: FlowContext, meeting: Meeting) -> list[Participant]:
         .order_by(Participant.id)).unique())
 
 
-def _raise_sequence(ctx: FlowContext, meeting: Meeting) -> None:
-    """A change: once any invitation has gone out, the next version has a higher SEQUENCE."""
-    issued = ctx.session.scalars(select(CalendarInvitation.sequence).where(
-        CalendarInvitation.meeting_id == meeting.id)).all()
-    if issued:
-        meeting.calendar_sequence = max([meeting.calendar_sequence, *issued]) + 1
+def _raise_sequence(ctx: FlowContext, meeting: Meeting, recipients: list[Participant]) -> None:
+    """The version about to go to `recipients` outranks every copy they hold (RFC 5545: a calendar
+    keeps the copy with the highest SEQUENCE), and never goes below the meeting's newest. One
+    change sent to several people in one unit of work is one version."""
+    held = ctx.session.scalars(select(CalendarInvitation.sequence).where(
+        CalendarInvitation.meeting_id == meeting.id,
+        CalendarInvitation.participant_id.in_([p.id for p in recipients]))).all() if recipients else []
+    meeting.calendar_sequence = max([meeting.calendar_sequence, *(s + 1 for s in held)])
 
 
 def _hold(ctx: FlowContext, meeting: Meeting, who: Participant, cancelled: bool) -> Invitation:
