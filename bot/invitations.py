@@ -126,9 +126,11 @@ def accepted(ctx: FlowContext, meeting: Meeting, who: Participant) -> Invitation
     return _hold(ctx, meeting, who, cancelled=False)
 
 
-def moved(ctx: FlowContext, meeting: Meeting) -> dict[int, Invitation]:
-    """A workshop's time or place changed: everyone holding a copy gets the new version."""
-    holders = [p for p in _holders(ctx, meeting) if p.person.reachable]
+def moved(ctx: FlowContext, meeting: Meeting, told: list[Participant]) -> dict[int, Invitation]:
+    """A workshop's time or place changed: those of `told` (the people told of the move) who hold
+    a copy get the new version with the news."""
+    told_ids = {p.id for p in told if p.person.reachable}
+    holders = [p for p in _holders(ctx, meeting) if p.id in told_ids]
     _raise_sequence(ctx, meeting, holders)
     return {p.id: _hold(ctx, meeting, p, cancelled=False) for p in holders}
 

@@ -212,6 +212,36 @@ def test_in_slack_the_invitation_is_an_ics_file_in_each_members_dm(tmp_path):
     scenario(tmp_path)
 
 
+def test_in_slack_a_moved_workshop_posts_the_rsvp_buttons_then_the_updated_ics(tmp_path):
+    from slack_harness import start_bot, stop_bot
+    from test_slack import enrol_pair
+
+    @scenario_runner(start_bot, stop_bot)
+    async def scenario(bot):
+        cohort = await enrol_pair(bot)
+        bot.run_step(cohort, "launch-workshop")
+        await bot.settle()
+        await bot.click("U0ASHA", bot.last("U0ASHA"), "Yes, I'll be there")
+        await bot.settle()
+        dm = bot.channel_of("U0ASHA")
+        [first] = [f for f in bot.fake.files.values() if f["channels"] == [dm]]
+        assert "calendar invitation for Launch workshop" in first["comment"]
+        assert parse(first["content"])[1]["SEQUENCE"] == 0
+        await bot.command("U0RITA", "workshop set launch-workshop 2027-01-12 14:00")
+        await bot.settle()
+        moved, upload = bot.messages_in(dm)[-2:]
+        # Buttons cannot ride on a file's comment: the question goes first, the file right after.
+        assert moved["text"].startswith("Launch workshop has moved") and any(
+            b["type"] == "actions" for b in moved["blocks"])
+        assert upload["text"] == "" and upload["files"][0]["name"].endswith(".ics")
+        method, event = parse(bot.fake.files[upload["files"][0]["id"]]["content"])
+        assert method == "REQUEST" and event["SEQUENCE"] == 1
+        assert event.decoded("DTSTART") == datetime(2027, 1, 12, 14, 0, tzinfo=timezone.utc)
+        assert event["UID"] == parse(first["content"])[1]["UID"]
+
+    scenario(tmp_path)
+
+
 def test_in_teams_the_card_links_to_the_ics_and_a_teams_meeting_and_forged_links_get_404(tmp_path):
     import aiohttp
 

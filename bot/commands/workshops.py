@@ -141,7 +141,7 @@ def _tell_invited(call: Call, cohort: Cohort, meeting: Meeting) -> int:
     options_ = tuple(choice(label, group_meeting.FLOW, "rsvp", meeting.id, answer)
                      for answer, label in group_meeting.ANSWERS.items())
     stamp = meeting.agreed_at.strftime("%Y%m%d%H%M")
-    held = invitations.moved(call.ctx, meeting)  # calendars that hold it get the new version
+    held = invitations.moved(call.ctx, meeting, invited)  # calendars that hold it get the new version
     told = 0
     for member in invited:
         if not member.person.reachable:
