@@ -333,3 +333,18 @@ def test_an_invitation_round_trips_through_the_outbox_as_ids_only():
     message = Message("Booked.", invitation=Invitation(12, 3, 2, cancelled=True))
     assert Message.from_dict(message.to_dict()) == message
     assert Message.from_dict(Message("plain").to_dict()).invitation is None
+
+
+@pytest.mark.parametrize("body, expected", [
+    ('[calendar]\ndomain = "trust nhs"', "[calendar] domain: 'trust nhs' is not a domain name"),
+    ('[calendar]\norganiser_email = "pairbot"', "[calendar] organiser_email: 'pairbot' is not an email address"),
+    ('[calendar]\npublic_url = "pairbot.example"', "[calendar] public_url: 'pairbot.example' must start with https://"),
+])
+def test_calendar_settings_that_cannot_work_are_named(tmp_path, body, expected):
+    from bot.config import ConfigError, load_settings
+
+    path = tmp_path / "pairbot.toml"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path, {})
+    assert expected in str(refused.value)
