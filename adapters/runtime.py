@@ -181,8 +181,10 @@ async def _start(settings: Settings, clock: Clock, programme, serve_lock: Single
     if settings.teams.enabled:
         from adapters.teams import app as teams
 
+        from adapters.teams.calendar import CalendarLinks
+
         teams_adapter = teams.build(core, settings.teams, teams.Staff.from_settings(settings.organisation),
-                                    health=running.health)
+                                    health=running.health, calendar=CalendarLinks.from_settings(settings))
         running._closers.append(teams_adapter.close)
         running.workers.append(delivery_worker(running, teams_adapter.sender, settings))
     timeline.start(lead=False)

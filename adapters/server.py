@@ -5,6 +5,7 @@ The bolt app is reached through slack-bolt's aiohttp converters; everything else
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 SLACK_EVENTS = "/slack/events"
 TEAMS_MESSAGES = "/api/messages"
+CALENDAR = "/calendar/{token}.ics"  # Teams' "Add to calendar" links (adapters/teams/calendar.py)
 HEALTH = "/healthz"
 METRICS = "/metrics"
 
@@ -34,6 +36,8 @@ def web_app(db: Database, slack: AsyncApp | None = None, teams=None, monitor: Mo
     app.router.add_get(METRICS, _metrics(monitor))
     if teams is not None:
         app.router.add_post(TEAMS_MESSAGES, _teams_messages(teams))
+        if teams.calendar is not None:
+            app.router.add_get(CALENDAR, _calendar_file(teams.calendar, teams.bot.core))
     if slack is not None:
         app.router.add_post(SLACK_EVENTS, _slack_events(slack))
         if slack.oauth_flow is not None:
@@ -94,6 +98,31 @@ def _teams_messages(teams):
         return response if response is not None else web.Response(status=201)
 
     return messages
+
+
+def _calendar_file(links, core):
+    """A calendar link: the .ics of that person's copy as it is now. A token this server did not
+    sign is 404; a copy that no longer exists (the person was erased) is 410."""
+
+    async def calendar(request: web.Request) -> web.Response:
+        invitation = links.read(request.match_info["token"])
+        if invitation is None:
+            return web.Response(status=404, text="This calendar link is not valid. Use the 'Add to calendar' "
+                                                 "button on Pairbot's latest message about the meeting.")
+        try:
+            found = await asyncio.to_thread(core.calendar, invitation)
+        except Exception:  # the database: say so rather than a traceback
+            log.exception("could not make a calendar file")
+            return web.Response(status=503, text="Pairbot can't make the calendar file just now; please try "
+                                                 "again in a minute.", headers={"Retry-After": "60"})
+        if found is None:
+            return web.Response(status=410, text="This invitation is no longer available: the meeting or your "
+                                                 "place in it is no longer held by Pairbot.")
+        return web.Response(body=found.content.encode("utf-8"), content_type=found.media_type, charset="utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="{found.name}"',
+                                     "Cache-Control": "no-store"})
+
+    return calendar
 
 
 def _slack_oauth(step):

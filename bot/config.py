@@ -7,6 +7,7 @@ file (or variable) and the key. Secrets are best kept in the environment, not th
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, Mapping
@@ -167,6 +168,42 @@ class OrganisationSettings(_Section):
         return parse_nation(value)  # NationError is a ValueError, named with the key like quiet_hours
 
 
+class CalendarSettings(_Section):
+    # Invitations' UIDs are meeting-<id>@<domain>; empty: the organisation's workspace or tenant id.
+    domain: str = ""
+    # Who workshop invitations come from (ORGANIZER), and a buddy meeting's when its proposer has
+    # no email; empty: the cohort's first coordinator with an email.
+    organiser_email: str = ""
+    organiser_name: str = "Pairbot"
+    # Signs Teams' "Add to calendar" links (HMAC-SHA256), so they cannot be guessed; empty: a key
+    # derived from [teams] app_password. Changing it makes links already sent stop working.
+    link_secret: str = ""
+    # This server's address as people's browsers reach it (behind a proxy or load balancer): where
+    # those links point. Empty: http://<[server] host>:<[server] port>.
+    public_url: str = ""
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"'{value}' must start with https:// (or http://)")
+        return value.rstrip("/")
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", value):
+            raise ValueError(f"'{value}' is not a domain name (e.g. trust.nhs.uk)")
+        return value.lower()
+
+    @field_validator("organiser_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[^@\s]+@[^@\s]+", value):
+            raise ValueError(f"'{value}' is not an email address")
+        return value
+
+
 class DeliverySettings(_Section):
     batch_size: int = Field(200, ge=1, le=5000)
     # /healthz says the outbox has fallen behind when a due delivery has waited longer than this.
@@ -187,12 +224,13 @@ class Settings(_Section):
     scheduler: SchedulerSettings = SchedulerSettings()
     organisation: OrganisationSettings = OrganisationSettings()
     delivery: DeliverySettings = DeliverySettings()
+    calendar: CalendarSettings = CalendarSettings()
     source: str | None = None
 
 
 SECTIONS = [name for name in Settings.model_fields if name != "source"]
 SECRETS = {("slack", "bot_token"), ("slack", "signing_secret"), ("slack", "app_token"),
-           ("slack", "client_secret"), ("teams", "app_password")}
+           ("slack", "client_secret"), ("teams", "app_password"), ("calendar", "link_secret")}
 _EXPECTED = {
     "int_type": "an integer", "int_parsing": "an integer", "float_type": "a number", "float_parsing": "a number",
     "bool_type": "true or false", "bool_parsing": "true or false", "string_type": "a string in quotes",

@@ -40,6 +40,11 @@ class CoreOptions:
     # Stretches every survey's open period: the demo's simulated people answer at demo speed, when
     # weeks of programme time pass in seconds. None: each survey's own closes_after_days.
     survey_open_days: int | None = None
+    # Calendar invitations ([calendar] in the config): the UIDs' domain ("" = the organisation's
+    # workspace id) and who workshop invitations come from ("" = the cohort's first coordinator).
+    calendar_domain: str = ""
+    calendar_organiser_email: str = ""
+    calendar_organiser_name: str = "Pairbot"
 
     @classmethod
     def from_settings(cls, settings: Settings, programme: Programme | None) -> "CoreOptions":
@@ -48,7 +53,10 @@ class CoreOptions:
                    quiet_grace_weeks=settings.programme.quiet_grace_weeks,
                    escalate_weeks_after_nudge=settings.programme.escalate_weeks_after_nudge,
                    quiet_hours=settings.organisation.quiet_hours, nation=settings.organisation.nation,
-                   timezone=settings.scheduler.timezone, programme=programme)
+                   timezone=settings.scheduler.timezone, programme=programme,
+                   calendar_domain=settings.calendar.domain,
+                   calendar_organiser_email=settings.calendar.organiser_email,
+                   calendar_organiser_name=settings.calendar.organiser_name)
 
 
 @dataclass(frozen=True)

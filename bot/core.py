@@ -11,7 +11,7 @@ from typing import Iterator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot import commands, enrolment, focus, group_chat, outbox, overview, reach, timeline_changes
+from bot import commands, enrolment, focus, group_chat, invitations, outbox, overview, reach, timeline_changes
 from bot.capabilities import Capabilities
 from bot.clock import Clock
 from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler, address_of
@@ -19,7 +19,7 @@ from bot.daytime import QuietHoursError, parse_quiet_hours
 from bot.db import Database, insert_for
 from bot.events import Address, Clicked, Command, InboundEvent, Joined, Profile, Said, Submitted, Upload
 from bot.flows import absence, digest, meeting, profile, quiet, rota_questions, survey
-from bot.messages import Message, Recipient
+from bot.messages import Invitation, Message, Recipient
 from bot.models import AuditEntry, Cohort, Delivery, Organisation, Participant, Person, ProcessedEvent, Prompt, StepRun
 from bot.overview import Overview
 from bot.programme import Programme
@@ -265,6 +265,12 @@ class Pairbot:
         None if there is no such delivery or it went to somebody else."""
         with self.unit() as ctx:
             return _delivered(ctx, who, delivery_key)
+
+    def calendar(self, invitation: Invitation) -> invitations.CalendarFile | None:
+        """The .ics an invitation stands for, as that person's copy is now (adapters call this when
+        the message goes out, or when a calendar link is opened); None when there is none."""
+        with self.unit() as ctx:
+            return invitations.calendar_file(ctx, invitation.meeting_id, invitation.participant_id)
 
     def overview(self, who: Address) -> Overview:
         """"My programme" for one person."""

@@ -1,7 +1,7 @@
 """Outbound messages: platform-neutral values that each adapter renders its own way.
 
-A message is text plus, optionally, choices (buttons), a form (survey items, a reflection box) and
-links. It round-trips through JSON because the outbox stores it until a delivery worker sends it.
+A message is text plus, optionally, choices (buttons), a form (survey items, a reflection box),
+links, a file and a calendar invitation. It round-trips through JSON because the outbox stores it until a delivery worker sends it.
 """
 
 from __future__ import annotations
@@ -58,6 +58,18 @@ class Document:
 
 
 @dataclass(frozen=True)
+class Invitation:
+    """A calendar invitation to one meeting for one participant. Only these ids travel: the .ics is
+    made when the message goes out (`Pairbot.calendar`), from that person's copy as it is then, so
+    the outbox holds nobody's email and a late message never carries a stale time."""
+
+    meeting_id: int
+    participant_id: int
+    sequence: int
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
 class Message:
     text: str
     choices: tuple[Choice, ...] = ()
@@ -71,6 +83,8 @@ class Message:
     # What to count again when it goes out ("digest:<cohort id>:<heading>"): a digest held back by
     # quiet hours shows the figures of when it is read, not of when it was written.
     recount: str = ""
+    # A calendar invitation (or cancellation) that goes with the text: a file in Slack, links in Teams.
+    invitation: Invitation | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,6 +110,7 @@ class Message:
             document=Document(**data["document"]) if data.get("document") else None,
             replaces=data.get("replaces", ""),
             recount=data.get("recount", ""),
+            invitation=Invitation(**data["invitation"]) if data.get("invitation") else None,
         )
 
 

@@ -219,6 +219,9 @@ class Meeting(Base):
     created_at: Mapped[datetime]
     location: Mapped[str] = mapped_column(String(200), default="")
     minutes: Mapped[Optional[int]] = mapped_column(Integer)  # a workshop's length; buddy meetings use the option
+    # SEQUENCE of its calendar invitations' newest version (RFC 5545): raised by every change once an
+    # invitation has gone out, so a calendar replaces its copy (bot/invitations.py).
+    calendar_sequence: Mapped[int] = mapped_column(Integer, default=0)
 
     # One arrangement per pair: at most one buddy meeting (and one shadowing visit each way) that is
     # still being arranged or is booked, held by the database so two taps or two members cannot race.
@@ -236,6 +239,22 @@ class Rsvp(Base):
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), primary_key=True)
     answer: Mapped[str] = mapped_column(String(10))  # yes | no | maybe
     answered_at: Mapped[datetime]
+
+
+class CalendarInvitation(Base):
+    """The copy of a meeting that one participant's calendar holds: what the last invitation sent to
+    them said (its version, its time, or that it is cancelled). Cancellations go to those who hold a
+    copy, and a calendar link gives the copy as it is now (bot/invitations.py)."""
+
+    __tablename__ = "calendar_invitations"
+
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    sent_at: Mapped[datetime]
 
 
 class Contract(Base):

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from bot.context import address_of
 from bot.models import (
-    AuditEntry, Cohort, Contract, Conversation, Delivery, ErasedCount, Meeting, Pair, PairMember, Participant,
-    PendingImport, Person, Prompt, Reflection, RoleGrant, Rsvp, SurveyResponse, TypedNote,
+    AuditEntry, CalendarInvitation, Cohort, Contract, Conversation, Delivery, ErasedCount, Meeting, Pair, PairMember,
+    Participant, PendingImport, Person, Prompt, Reflection, RoleGrant, Rsvp, SurveyResponse, TypedNote,
 )
 from bot.surveys import get_survey
 
@@ -140,7 +140,8 @@ def erase(session: Session, person: Person, now: datetime) -> dict[str, int]:
     for name, model, column in (("survey answers", SurveyResponse, SurveyResponse.participant_id),
                                 ("reflections", Reflection, Reflection.participant_id),
                                 ("prompts", Prompt, Prompt.participant_id),
-                                ("workshop replies", Rsvp, Rsvp.participant_id)):
+                                ("workshop replies", Rsvp, Rsvp.participant_id),
+                                ("calendar invitations", CalendarInvitation, CalendarInvitation.participant_id)):
         removed[name] = session.execute(delete(model).where(column.in_(ids))).rowcount if ids else 0
     removed["roles"] = session.execute(delete(RoleGrant).where(RoleGrant.person_id == person.id)).rowcount
     removed["typed notes"] = session.execute(delete(TypedNote).where(TypedNote.person_id == person.id)).rowcount

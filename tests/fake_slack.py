@@ -635,6 +635,15 @@ class FakeSlack:
                                        "channels": [channel.id] if channel else [],
                                        "comment": call.args.get("initial_comment", "")}
             done.append({"id": entry["id"], "title": entry.get("title") or pending["name"], "name": pending["name"]})
+        channel = self._resolve_channel(call.args.get("channel_id"))
+        if channel is not None and done:
+            # Shared into a conversation, the files arrive as one message of the bot's whose text is
+            # the initial comment (as Slack shows an upload in the channel).
+            ts = self._next_ts()
+            channel.messages[ts] = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id,
+                                    "team": self.team_id, "text": call.args.get("initial_comment", ""),
+                                    "files": [{"id": f["id"], "name": f["name"], "title": f["title"]} for f in done],
+                                    "upload": True, "ts": ts}
         return {"ok": True, "files": done}
 
     async def _users_info(self, call: Call, request: web.Request) -> JSON:

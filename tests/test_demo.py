@@ -103,3 +103,11 @@ def test_the_same_seed_gives_the_same_transcript_file_in_another_process(demo_ru
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "demo.sqlite"), str(again)], cwd=ROOT, env=env,
                    check=True, timeout=300)
     assert again.read_text() == (folder / "pairbot-demo-transcript.txt").read_text()
+
+
+def test_the_transcript_shows_the_calendar_invitations(demo_run):
+    folder, _lines, _summary = demo_run
+    text = (folder / "pairbot-demo-transcript.txt").read_text()
+    # A booking notice carries the invitation; so does a "yes" to a workshop.
+    assert "booked your buddy meeting" in text and "📎 calendar invitation attached (.ics)" in text
+    assert "Here is the calendar invitation for Launch workshop" in text

@@ -19,4 +19,9 @@ def render_text(message: Message) -> str:
             lines.append(f"   {index}. {field.label}{hint}")
     for link in message.links:
         lines.append(f"   {link.label}: {link.url}")
+    if message.invitation is not None:
+        invitation = message.invitation
+        what = ("calendar cancellation" if invitation.cancelled
+                else "updated calendar invitation" if invitation.sequence else "calendar invitation")
+        lines.append(f"   📎 {what} attached (.ics)")
     return "\n".join(lines)

@@ -122,7 +122,7 @@ def build(core: Pairbot, settings: SlackSettings, engine=None, health: Health | 
         tokens = FixedToken(settings.bot_token)
     sender = SlackSender(tokens, settings.api_url, session=session, stored=StoredConversations(core.db, core.clock),
                          seconds_between_sends=settings.seconds_between_sends,
-                         messages_per_second=settings.messages_per_second)
+                         messages_per_second=settings.messages_per_second, calendar=core.calendar)
     sender.token_health = token_health
     Listeners(core, session, token_health=token_health).register(app)
     return SlackAdapter(app, sender, session, store)

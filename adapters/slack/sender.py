@@ -3,8 +3,10 @@ of its members, personal ones to a DM; Slack's answers become Sent / RetryLater 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
+from typing import Callable
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -15,7 +17,8 @@ from adapters.slack.render import message_payload
 from adapters.slack.token_health import TokenHealth
 from bot.capabilities import FORMS, GROUP_CONVERSATION
 from bot.events import Address
-from bot.messages import Message, Recipient
+from bot.invitations import CalendarFile
+from bot.messages import Invitation, Message, Recipient
 from bot.sending import RetryLater, Sent, Unreachable
 
 log = logging.getLogger(__name__)
@@ -49,7 +52,8 @@ class SlackSender:
 
     def __init__(self, tokens: TokenSource, api_url: str, session=None, conversation_cache_size: int = 20_000,
                  stored: StoredConversations | None = None, seconds_between_sends: float = SECONDS_BETWEEN_SENDS,
-                 messages_per_second: float = MESSAGES_PER_SECOND):
+                 messages_per_second: float = MESSAGES_PER_SECOND,
+                 calendar: Callable[[Invitation], CalendarFile | None] | None = None):
         self.tokens = tokens
         self.api_url = api_url
         self.session = session  # an aiohttp.ClientSession shared with the rest of the adapter
@@ -62,6 +66,8 @@ class SlackSender:
         self._conversations: OrderedDict[tuple[str, ...], str] = OrderedDict()
         self._cache_size = conversation_cache_size
         self.token_health = TokenHealth()  # the adapter gives it the process's Health
+        # Makes a message's calendar invitation (.ics) when it goes out (`Pairbot.calendar`).
+        self.calendar = calendar
 
     def pacing_key(self, recipient: Recipient) -> str:
         return ",".join(m.key() for m in recipient.members)
@@ -103,6 +109,10 @@ class SlackSender:
                     ref = await self._upload(client, channel, message)
                     self.token_health.worked()
                     return Sent(ref=ref, unreachable=tuple(gone))
+                if message.invitation is not None and (ics := await self._calendar_file(message)) is not None:
+                    ref = await self._send_invitation(client, channel, message, ics, key)
+                    self.token_health.worked()
+                    return Sent(ref=ref, unreachable=tuple(gone))
                 response = await client.chat_postMessage(channel=channel, **message_payload(message, key))
                 self.token_health.worked()
                 return Sent(ref=f"{response['channel']}:{response['ts']}", unreachable=tuple(gone))
@@ -142,6 +152,27 @@ class SlackSender:
                                                 content=document.content, initial_comment=message.text)
         files = response.get("files") or [response.get("file") or {}]
         return f"{channel}:file:{files[0].get('id', '')}"
+
+    async def _calendar_file(self, message: Message) -> CalendarFile | None:
+        if self.calendar is None:
+            return None
+        return await asyncio.to_thread(self.calendar, message.invitation)
+
+    @staticmethod
+    async def _send_invitation(client: AsyncWebClient, channel: str, message: Message, ics: CalendarFile,
+                               key: str) -> str:
+        """The .ics as a file in the conversation: tapping it on a phone offers to add it to the
+        calendar. A plain message is the file's comment (one message); one with buttons goes first
+        and the file after it, since a file's comment cannot carry buttons. If the upload fails
+        after the message went, a retry sends the message again: a duplicate, never a loss."""
+        ref = ""
+        if message.choices or message.form or message.links:
+            response = await client.chat_postMessage(channel=channel, **message_payload(message, key))
+            ref = f"{response['channel']}:{response['ts']}"
+        uploaded = await client.files_upload_v2(channel=channel, filename=ics.name, title=ics.event.summary,
+                                                content=ics.content, initial_comment=None if ref else message.text)
+        files = uploaded.get("files") or [uploaded.get("file") or {}]
+        return ref or f"{channel}:file:{files[0].get('id', '')}"
 
     @staticmethod
     def _cache_key(members: list[Address]) -> tuple[str, ...]:

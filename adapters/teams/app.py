@@ -22,6 +22,7 @@ from msrest.exceptions import ClientRequestError, DeserializationError
 from adapters import uploads
 from adapters.teams import auth as teams_auth
 from adapters.teams import conversations, inbound, render
+from adapters.teams.calendar import CalendarLinks
 from bot.capabilities import FORMS
 from bot.config import TeamsSettings
 from bot.core import Pairbot
@@ -86,6 +87,7 @@ class TeamsAdapter:
     bot: "PairbotTeamsBot"
     sender: "TeamsSender"
     auth: teams_auth.TeamsAuth | None = None
+    calendar: CalendarLinks | None = None  # what GET /calendar/<token>.ics checks tokens with
 
     async def process(self, request: web.Request) -> web.Response | None:
         """One POST to /api/messages. A body that is not an activity gets 400 here; CloudAdapter
@@ -122,7 +124,7 @@ def _refused(status: int, reason: str, headers: dict[str, str] | None = None) ->
 
 
 def build(core: Pairbot, settings: TeamsSettings, staff: Staff | None = None,
-          health: Health | None = None) -> TeamsAdapter:
+          health: Health | None = None, calendar: CalendarLinks | None = None) -> TeamsAdapter:
     if not settings.app_id:
         log.warning("Teams: [teams] app_id is empty, so requests to /api/messages are NOT authenticated. "
                     "Use this only on a developer machine.")
@@ -143,8 +145,8 @@ def build(core: Pairbot, settings: TeamsSettings, staff: Staff | None = None,
     credentials = auth.credentials if auth is not None else None
     sender = TeamsSender(adapter, settings.app_id, core, credentials,
                          seconds_between_sends=settings.seconds_between_sends,
-                         messages_per_second=settings.messages_per_second)
-    return TeamsAdapter(adapter, PairbotTeamsBot(core, staff), sender, auth)
+                         messages_per_second=settings.messages_per_second, calendar=calendar)
+    return TeamsAdapter(adapter, PairbotTeamsBot(core, staff), sender, auth, calendar)
 
 
 async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
@@ -441,8 +443,9 @@ class TeamsSender:
     def __init__(self, adapter: CloudAdapter, app_id: str, core: Pairbot,
                  credentials: teams_auth.AppCredentials | None = None,
                  seconds_between_sends: float = SECONDS_BETWEEN_SENDS,
-                 messages_per_second: float = MESSAGES_PER_SECOND):
+                 messages_per_second: float = MESSAGES_PER_SECOND, calendar: CalendarLinks | None = None):
         self.adapter = adapter
+        self.calendar = calendar  # a message's calendar invitation becomes links (adapters/teams/calendar.py)
         self.app_id = app_id
         self.core = core
         self.credentials = credentials
@@ -514,8 +517,20 @@ class TeamsSender:
         except teams_auth.TokenUnavailable as missing:
             raise _classify(missing) from None
 
+    async def _with_calendar_links(self, message: Message) -> Message:
+        """A calendar invitation as "Add to calendar" and "Open in Teams" links on the card; without
+        links (or once the copy is gone) the text goes alone."""
+        if message.invitation is None:
+            return message
+        found = None
+        if self.calendar is not None:
+            found = await asyncio.to_thread(self.core.calendar, message.invitation)
+        links = self.calendar.links(message.invitation, found) if found is not None else ()
+        return dataclasses.replace(message, links=message.links + links, invitation=None)
+
     async def _send_to(self, reference: dict, message: Message, key: str) -> Sent:
         await self._token_ready()
+        message = await self._with_calendar_links(message)
         sent: dict[str, Any] = {}
 
         async def deliver(turn_context: TurnContext) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot import matching
+from bot import invitations
 from bot.commands.common import (
     Call, CommandSpec, Refusal, current_pair, done, find_cohort, find_pair, find_participant, need, options,
     pair_label, whole_number,
@@ -125,6 +126,7 @@ def _introduce(call: Call, cohort: Cohort, pairs: list[Pair]) -> str:
 
 def _tell_ended(call: Call, cohort: Cohort, pair: Pair, why: str) -> list[Participant]:
     members = active_members(pair)
+    invitations.pair_ended(call.ctx, pair, "Your pairing has ended.")  # its meetings still to come are off
     if pair.introduced_at is not None:
         for member in members:
             call.ctx.send_to(member, Message(f"{why} Your coordinator will be in touch about what comes next.",

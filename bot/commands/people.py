@@ -10,7 +10,7 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from bot import enrolment, reach, rota
+from bot import enrolment, invitations, reach, rota
 from bot.commands.common import (
     Call, CommandSpec, Refusal, current_pair, done, find_cohort, find_participant, find_person, named_profile,
     need, pair_label, record_number,
@@ -283,6 +283,7 @@ def _remove(call: Call) -> Message:
         return Message(f"{leaving.person.name} was already removed from {cohort.name}.", intent="status")
     pair = current_pair(call, leaving, ("active", "proposed"))
     leaving.status = "removed"
+    invitations.left(call.ctx, leaving, cohort)  # their calendar loses what is still to come
     lines = [f"Removed {leaving.person.name} from {cohort.name}: they get no more programme messages. "
              f"What they answered stays in the cohort's records."]
     if pair is not None:
@@ -295,6 +296,7 @@ def _remove(call: Call) -> Message:
                              f"{names(reach.reachable(others)) or 'nobody'} until they write to me.")
         else:
             pair.status = "broken"
+            invitations.pair_ended(call.ctx, pair, f"{leaving.person.name} has left the programme.")
             for other in others:
                 lines.append(f"{other.person.name} is now without a buddy: pair them with 'pair manual' or "
                              f"add them to a group.")

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from bot import invitations
 from bot.commands.common import Call, CommandSpec, Refusal, done, find_cohort, need, options, parse_date
 from bot.flows import group_meeting
 from bot.flows.base import StepInfo, choice, choices_state
@@ -147,6 +148,7 @@ def _tell_invited(call: Call, cohort: Cohort, meeting: Meeting) -> int:
     options_ = tuple(choice(label, group_meeting.FLOW, "rsvp", meeting.id, answer)
                      for answer, label in group_meeting.ANSWERS.items())
     stamp = meeting.agreed_at.strftime("%Y%m%d%H%M")
+    held = invitations.moved(call.ctx, meeting, invited)  # calendars that hold it get the new version
     told = 0
     for member in invited:
         if not member.person.reachable:
@@ -154,11 +156,13 @@ def _tell_invited(call: Call, cohort: Cohort, meeting: Meeting) -> int:
         when = format_slot(meeting.agreed_at, ZoneInfo(member.person.timezone))
         before = answers.get(member.id)
         was = f" You had said: {group_meeting.ANSWERS[before].lower()}." if before else ""
+        invitation = held.get(member.id)
         text = (f"{meeting.title} has moved: it is now on {when}"
-                f"{', ' + meeting.location if meeting.location else ''}.{was} Can you come?")
+                f"{', ' + meeting.location if meeting.location else ''}.{was} Can you come?"
+                + ("\n📅 The calendar invitation here has the new time." if invitation else ""))
         call.ctx.close_prompts(group_meeting.FLOW, meeting.id, [member.id])
         call.ctx.open_prompt(member, group_meeting.FLOW, meeting.id, choices=choices_state(options_))
-        call.ctx.send_to(member, Message(text, choices=options_, intent="group_meeting"),
+        call.ctx.send_to(member, Message(text, choices=options_, intent="group_meeting", invitation=invitation),
                          f"workshop:{meeting.id}:moved:{stamp}:to:{member.id}", cohort.id)
         told += 1
     return told

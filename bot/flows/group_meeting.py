@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from bot import invitations
 from bot.context import FlowContext
 from bot.flows.base import StepInfo, buddy_names, choice, choices_state, fill
 from bot.messages import Message
@@ -124,6 +125,12 @@ def on_click(ctx: FlowContext, who: Participant, verb: str, value: str) -> Messa
     else:
         rsvp.answer, rsvp.answered_at = answer, ctx.now
     ctx.close_prompts(FLOW, meeting.id, [who.id], status="answered")
+    # Coming: the workshop goes into their calendar; can't make it: it comes out again.
+    if answer == "yes":
+        invitations.send_invitation(ctx, meeting, who, invitations.accepted(ctx, meeting, who))
+    elif answer == "no" and meeting.agreed_at > ctx.now:
+        invitations.send_cancellations(ctx, meeting, invitations.cancel(ctx, meeting, [who]),
+                                       "Thanks for letting me know.")
     return Message(REPLIES[answer].format(title=meeting.title, when=when), intent="ack")
 
 

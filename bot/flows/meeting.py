@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from bot import reach, rota
+from bot import invitations, reach, rota
 from bot.context import FlowContext, active_members, names
 from bot.flows import group_meeting, reflection
 from bot.flows.base import choice, choices_state, fill, split_value
@@ -168,7 +168,11 @@ def live_arrangement(ctx: FlowContext, pair: Pair, kind: str, direction: str = "
 def lapse(ctx: FlowContext, meeting: Meeting) -> None:
     """A proposal nobody booked, or a booking nobody confirmed, gives way to the next arrangement.
     A booked one can still be confirmed afterwards ("did you meet?" stays answerable)."""
+    booked_ahead = meeting.status == "agreed" and meeting.agreed_at is not None and meeting.agreed_at > ctx.now
     meeting.status = "lapsed"
+    if booked_ahead:  # it is not going ahead: calendars that hold it are told
+        invitations.send_cancellations(ctx, meeting, invitations.cancel(ctx, meeting),
+                                       f"A newer {_what(meeting)} has taken its place.")
     if meeting.agreed_at is None:
         _redraw_offers(ctx, meeting, lambda _member: f"These times are no longer open: a newer {_what(meeting)} "
                                                      f"has taken their place.")
@@ -321,13 +325,20 @@ def _take_slot(ctx: FlowContext, who: Participant, meeting: Meeting, round_numbe
     ctx.close_prompts(FLOW, meeting.id, [who.id], status="answered")
     _redraw_offers(ctx, meeting, lambda member: f"✓ {who.person.name} booked this {_what(meeting)} for "
                                                 f"{format_slot(slot, _tz(member))}.", but_for=who.id)
-    others = [m for m in active_members(_pair(ctx, meeting)) if m.id != who.id]
+    members = active_members(_pair(ctx, meeting))
+    others = [m for m in members if m.id != who.id]
+    # Everyone gets the calendar invitation: the buddies with the news, the booker on its own.
+    held = invitations.booked(ctx, meeting, members)
     for other in others:
         when = format_slot(slot, _tz(other))
+        invitation = held.get(other.id)
         ctx.send_to(other, Message(f"{who.person.name} booked your {_what(meeting)} for {when} "
-                                   f"({ctx.options.meeting_minutes} min). See you there!",
-                                   intent=f"{meeting.kind}_booked"),
-                    f"meeting:{meeting.id}:booked:{round_number}:to:{other.id}", meeting.cohort_id)
+                                   f"({ctx.options.meeting_minutes} min). See you there!"
+                                   + (f"\n{invitations.ADD_LINE}" if invitation else ""),
+                                   intent=f"{meeting.kind}_booked", invitation=invitation),
+                    f"meeting:{meeting.id}:booked:{round_number}:v{meeting.calendar_sequence}:to:{other.id}",
+                    meeting.cohort_id)
+    invitations.send_invitation(ctx, meeting, who, held.get(who.id))
     ctx.wake("meeting_check", meeting.id, slot + timedelta(minutes=ctx.options.meeting_minutes))
     told = reach.reachable(others)
     return Message(f"Booked: {format_slot(slot, tz)}. " + (f"I've told {names(told)}, and " if told else "")
@@ -411,6 +422,9 @@ def _record_outcome(ctx: FlowContext, who: Participant, meeting: Meeting, outcom
         return Message("Thanks for letting me know. Rotas get in the way; shall I find new times?",
                        choices=options, intent="ack")
     meeting.status = "proposed"
+    # The old time comes out of everyone's calendar; the new one brings a new version.
+    invitations.send_cancellations(ctx, meeting, invitations.cancel(ctx, meeting),
+                                   f"Your {_what(meeting)} is being rescheduled.")
     return _offer(ctx, meeting, who, members, "Let's find the new time.",
                   _round_after(meeting))
 
