@@ -167,8 +167,13 @@ class Pairbot:
         except IntegrityError:
             return None
 
-    def recounted(self, message: Message) -> Message:
-        """A message whose figures are counted when it goes out (`Message.recount`), counted now."""
+    def recounted(self, message: Message) -> Message | None:
+        """A message whose figures are counted when it goes out (`Message.recount`), counted now;
+        None when it is no longer deserved (a nudge held back by quiet hours, and the pair has met
+        or booked since)."""
+        if message.recount.startswith("nudge:"):
+            with self.unit() as ctx:
+                return message if quiet.still_quiet(ctx, int(message.recount.split(":")[1])) else None
         if not message.recount.startswith("digest:"):
             return message
         with self.unit() as ctx:

@@ -254,7 +254,13 @@ class DeliveryWorker:
         try:
             message = delivery.message
             if message.recount:  # figures counted as it goes out, not when it was written
-                message = await asyncio.to_thread(self.core.recounted, message)
+                # Off the loop when serving; in step (run_once, drain: the demo, simulations) it is
+                # counted in place, so sends keep the outbox's order and a seed its transcript.
+                message = await asyncio.to_thread(self.core.recounted, message) if self._supervised \
+                    else self.core.recounted(message)
+                if message is None:
+                    return _Outcome(delivery, "final", status="withdrawn",
+                                    error="no longer deserved when it could go out")
             if redraws and hasattr(self.sender, "update"):
                 result = await self.sender.update(delivery.recipient, redraws, message)
             else:

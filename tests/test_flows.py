@@ -451,6 +451,29 @@ def test_a_nudge_due_at_night_waits_for_the_recipients_morning_and_a_night_worke
     assert h.last("ben").intent == "quiet_pair_nudge"
 
 
+def test_a_nudge_held_back_by_quiet_hours_is_not_sent_once_the_pair_has_booked_a_meeting(h):
+    h.run_step("pairs-announced")
+    h.say("asha", "quiet-hours 08:00-16:00")
+    h.clock.set(datetime(2027, 2, 3, 23, 0, tzinfo=timezone.utc))
+    assert h.core.sweep_quiet_pairs(h.cohort_id) == 1
+    h.deliver()
+    nudge = h.last("asha")
+    assert nudge.intent == "quiet_pair_nudge"  # Ben's copy waits for his morning
+    # Asha taps "Suggest times" at once and books; by Ben's morning the pair is not quiet.
+    offer = h.click("asha", "Suggest times", nudge)[0]
+    h.deliver()
+    offer = next(m for m in reversed(h.inbox("asha")) if _slot_choices(m)) if not _slot_choices(offer) else offer
+    assert h.click("asha", _slot_choices(offer)[0].label, offer)[0].text.startswith("Booked:")
+    h.clock.set(datetime(2027, 2, 4, 8, 0, tzinfo=timezone.utc))
+    h.deliver()
+    assert not any(m.intent == "quiet_pair_nudge" for m in h.inbox("ben"))
+    with h.db.session() as s:
+        from bot.models import Delivery
+        held = s.scalars(select(Delivery).where(Delivery.intent == "quiet_pair_nudge",
+                                                Delivery.sent_at.is_(None))).one()
+        assert held.status == "withdrawn"
+
+
 def test_quiet_hours_that_cannot_be_read_get_a_clear_message(h):
     reply = h.say("asha", "quiet-hours all day")
     assert "'all day' is not a span of hours" in reply[0].text

@@ -97,6 +97,15 @@ def quiet_pairs(ctx: FlowContext, cohort: Cohort) -> list[Quiet]:
     return found
 
 
+def still_quiet(ctx: FlowContext, pair_id: int) -> bool:
+    """Whether a pair is (still) quiet now."""
+    pair = ctx.session.get(Pair, pair_id)
+    if pair is None or pair.status != "active":
+        return False
+    cohort = ctx.session.get(Cohort, pair.cohort_id)
+    return any(q.pair.id == pair_id for q in quiet_pairs(ctx, cohort))
+
+
 def sweep(ctx: FlowContext, cohort: Cohort) -> int:
     acted = 0
     for quiet in quiet_pairs(ctx, cohort):
@@ -110,7 +119,8 @@ def sweep(ctx: FlowContext, cohort: Cohort) -> int:
                 text = f"It's been {weeks} weeks since you last met. Rotas are hard; shall I suggest some times?"
             else:
                 text = "You haven't had your first buddy meeting yet. Rotas are hard; shall I suggest some times?"
-            message = Message(text, choices=options, intent="quiet_pair_nudge")
+            # Asked again as it goes out: held back by someone's quiet hours, it may no longer be deserved.
+            message = Message(text, choices=options, intent="quiet_pair_nudge", recount=f"nudge:{pair.id}")
             for member in members:
                 ctx.send_to(member, message, f"pair:{pair.id}:nudge:{stamp}:to:{member.id}", cohort.id)
             pair.nudged_at = ctx.now
