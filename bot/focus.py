@@ -146,6 +146,10 @@ def answer(ctx: FlowContext, prompt: Prompt, text: str) -> Message:
 def route(ctx: FlowContext, person: Person, text: str, help_text: str) -> Message:
     """Typed text from a person's own conversation: answer the question it is meant for."""
     prompts = open_prompts(ctx, person)
+    if not any(_names_a_choice(p, text) for p in prompts):
+        settled = _settled_choice_reply(ctx, person, text)
+        if settled is not None:
+            return settled  # "Yes, we met", typed after a buddy had answered it: never a reflection
     current = [p for p in prompts if _current(ctx, p)]
     focus = current[0] if current else None
     # A question whose moment has passed takes only one of its own answers typed in full ("Yes,
@@ -177,6 +181,24 @@ def route(ctx: FlowContext, person: Person, text: str, help_text: str) -> Messag
         return answer(ctx, focus, text)  # the flow says what it expected and asks again
     return Message(f"I'm not waiting for an answer from you just now, but I've kept what you wrote.\n{help_text}",
                    intent="help")
+
+
+def _settled_choice_reply(ctx: FlowContext, person: Person, text: str) -> Message | None:
+    """Text that names a button of a question settled lately (by a buddy, say): say so, and keep it."""
+    for recent in ctx.session.scalars(
+            select(Prompt).join(Participant, Participant.id == Prompt.participant_id)
+            .where(Participant.person_id == person.id, Prompt.status.in_(("answered", "closed")),
+                   Prompt.answered_at > ctx.now - SETTLED_LATELY)
+            .order_by(Prompt.answered_at.desc(), Prompt.id.desc()).limit(20)):
+        if not _names_a_choice(recent, text):
+            continue
+        settled = getattr(FLOWS.get(recent.flow), "settled", None)
+        reply = settled(ctx, _who(ctx, recent), recent) if settled else None
+        if reply is None:
+            return None
+        _keep(ctx, person, text)
+        return Message(f"{reply} I've kept what you wrote.", intent="already")
+    return None
 
 
 def _settled_reply(ctx: FlowContext, person: Person) -> Message | None:

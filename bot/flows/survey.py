@@ -220,7 +220,7 @@ def _store(ctx: FlowContext, who: Participant, survey: Survey, item: Item, value
 def _answer(ctx: FlowContext, who: Participant, survey: Survey, item: Item, raw: str) -> Message:
     closed = _closed(ctx, who, survey)
     if closed is not None:
-        ctx.close_prompts(FLOW, 0, [who.id])
+        _close_survey_prompts(ctx, who, survey)  # only this survey's: another may be open just now
         return closed
     try:
         value, text = item.parse(raw)
@@ -232,6 +232,13 @@ def _answer(ctx: FlowContext, who: Participant, survey: Survey, item: Item, raw:
         ctx.close_prompts(FLOW, 0, [who.id], status="answered")
         _after_completion(ctx, who, survey)
     return reply
+
+
+def _close_survey_prompts(ctx: FlowContext, who: Participant, survey: Survey) -> None:
+    for prompt in list(ctx.session.scalars(select(Prompt).where(Prompt.participant_id == who.id, Prompt.flow == FLOW,
+                                                                Prompt.status == "open"))):
+        if (prompt.state or {}).get("survey") == survey.id:
+            ctx.settle(prompt, "closed")
 
 
 def _reask(ctx: FlowContext, who: Participant, survey: Survey, item: Item, problem: str) -> Message:
