@@ -103,6 +103,8 @@ def test_a_teams_reply_that_meets_a_429_goes_out_through_the_outbox_and_teams_ge
             bot.connector.fail(429, times=1, retry_after=1, when=lambda sent: sent.method == "POST")
             assert await bot.say("29:asha", "help") == 201  # not a 500
             await until(lambda: cards() == 2, 15, "the reply through the outbox")
+            await until(lambda: [status for _key, status in replies_in_outbox(bot)] == ["sent"], 10,
+                        "the outbox to record the reply as sent")
             keys = replies_in_outbox(bot)
             assert len(keys) == 1 and keys[0][0].startswith("reply:teams:") and keys[0][1] == "sent"
             # a 500 from Teams on the reply: the same
