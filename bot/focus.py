@@ -150,12 +150,10 @@ def route(ctx: FlowContext, person: Person, text: str, help_text: str) -> Messag
         settled = _settled_choice_reply(ctx, person, text)
         if settled is not None:
             return settled  # "Yes, we met", typed after a buddy had answered it: never a reflection
-    current = [p for p in prompts if _current(ctx, p)]
-    focus = current[0] if current else None
-    # A question whose moment has passed takes only one of its own answers typed in full ("Yes,
-    # I'll be there"), which its flow then answers for what it is now.
-    fitting = [p for p in prompts if _fits(ctx, p, text, in_focus=p is focus) and (
-        p in current or _names_a_choice(p, text))]
+    # A question whose moment has passed (a workshop that is over) is never the one in focus, but
+    # it still competes for text meant for it: if chosen, its flow says what it is now.
+    focus = next((p for p in prompts if _current(ctx, p)), None)
+    fitting = [p for p in prompts if _fits(ctx, p, text, in_focus=p is focus)]
     if focus is not None and focus in fitting and is_chat_question(focus) and all(
             p is focus or p.asked_at < focus.asked_at - LEFT_ASIDE for p in fitting):
         # The question just asked, over others left unanswered for more than a week before it.
