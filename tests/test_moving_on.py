@@ -150,3 +150,17 @@ def test_a_rotation_set_late_is_warned_about_with_the_days_left(h):
     rota(h, "asha", "rota rotate 7 Apr")
     sweep_daily(h, 1)
     assert "on Wed 7 Apr (in 8 days)" in of(h, "rita", "rotation_warning")[0].text
+
+
+def test_the_warning_and_the_offer_wait_for_morning(h):
+    h.run_step("pairs-announced")
+    h.clock.set(at(2027, 3, 10))
+    rota(h, "asha", "rota rotate 7 Apr")
+    h.clock.set(datetime(2027, 3, 17, 3, 0, tzinfo=timezone.utc))
+    h.core.sweep_quiet_pairs(h.cohort_id)
+    h.deliver()
+    assert of(h, "rita", "rotation_warning") == [] and of(h, "asha", "moving_on_offer") == []
+    h.clock.set(datetime(2027, 3, 17, 8, 0, tzinfo=timezone.utc))
+    h.core.sweep_quiet_pairs(h.cohort_id)  # the same day's sweep again: still one of each
+    h.deliver()
+    assert len(of(h, "rita", "rotation_warning")) == 1 and len(of(h, "asha", "moving_on_offer")) == 1
