@@ -167,6 +167,10 @@ class OrganisationSettings(_Section):
     def _nation(cls, value: str) -> str:
         return parse_nation(value)  # NationError is a ValueError, named with the key like quiet_hours
 
+    # Coordinators hear this many weeks ahead that someone rotates to another post or starts leave
+    # of two weeks or more (bot/flows/moving_on.py); the pair is offered a meeting before then.
+    rotation_warning_weeks: int = Field(3, ge=1, le=12)
+
 
 class CalendarSettings(_Section):
     # Invitations' UIDs are meeting-<id>@<domain>; empty: the organisation's workspace or tenant id.

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 class CoreOptions:
     meeting_minutes: int = 45
     quiet_grace_weeks: int = 1
+    rotation_warning_weeks: int = 3  # config [organisation] rotation_warning_weeks
     escalate_weeks_after_nudge: int = 1
     quiet_hours: str = "21:00-08:00"  # the organisations' default (config [organisation] quiet_hours)
     nation: str = DEFAULT_NATION  # whose bank holidays, unless an organisation set its own ([organisation] nation)
@@ -53,6 +54,7 @@ class CoreOptions:
                    quiet_grace_weeks=settings.programme.quiet_grace_weeks,
                    escalate_weeks_after_nudge=settings.programme.escalate_weeks_after_nudge,
                    quiet_hours=settings.organisation.quiet_hours, nation=settings.organisation.nation,
+                   rotation_warning_weeks=settings.organisation.rotation_warning_weeks,
                    timezone=settings.scheduler.timezone, programme=programme,
                    calendar_domain=settings.calendar.domain,
                    calendar_organiser_email=settings.calendar.organiser_email,

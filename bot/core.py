@@ -18,7 +18,7 @@ from bot.context import CoreOptions, FlowContext, Wakeup, WakeupScheduler, addre
 from bot.daytime import QuietHoursError, parse_quiet_hours
 from bot.db import Database, insert_for
 from bot.events import Address, Clicked, Command, InboundEvent, Joined, Profile, Said, Submitted, Upload
-from bot.flows import absence, digest, meeting, profile, quiet, rota_questions, survey
+from bot.flows import absence, digest, meeting, moving_on, profile, quiet, rota_questions, survey
 from bot.messages import Invitation, Message, Recipient
 from bot.models import AuditEntry, Cohort, Delivery, Organisation, Participant, Person, ProcessedEvent, Prompt, StepRun
 from bot.overview import Overview
@@ -189,10 +189,12 @@ class Pairbot:
             if cohort is None or cohort.status != "running":
                 return 0
             # Daily: people back from a pause, questions no longer held back by an ignored one,
-            # rota questions put aside after a week, survey reminders, pairs gone quiet.
+            # rota questions put aside after a week, survey reminders, pairs gone quiet, people
+            # about to rotate or go on long leave.
             focus.release_stale(ctx, cohort.id)
             rota_questions.close_stale(ctx, cohort.id)
-            return absence.resume_returning(ctx, cohort) + survey.remind_due(ctx, cohort) + quiet.sweep(ctx, cohort)
+            return (absence.resume_returning(ctx, cohort) + survey.remind_due(ctx, cohort) + quiet.sweep(ctx, cohort)
+                    + moving_on.sweep(ctx, cohort))
 
     def send_weekly_digest(self, cohort_id: int) -> int:
         """The facilitators' weekly digest (once per programme week, however often it is asked)."""

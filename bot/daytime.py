@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 DEFAULT_QUIET_HOURS = "21:00-08:00"
 # Intents of messages sent without the person asking; answers to them go out at once.
-UNPROMPTED = frozenset({"quiet_pair_nudge", "quiet_pair_escalation", "survey_reminder", "digest"})
+UNPROMPTED = frozenset({"quiet_pair_nudge", "quiet_pair_escalation", "survey_reminder", "digest",
+                        "rotation_warning", "moving_on_offer"})
 _HOURS = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*(?:-|–|to)\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
 
 

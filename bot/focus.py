@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from bot import outbox
-from bot.flows import contract, group_meeting, meeting, profile, project, reflection, rota_questions, survey
+from bot.flows import (contract, group_meeting, meeting, moving_on, profile, project, reflection, rota_questions,
+                       survey)
 from bot.flows.base import choice
 from bot.messages import Choice, Message
 from bot.models import Participant, Person, Prompt, TypedNote
@@ -41,6 +42,7 @@ FLOWS = {
     "profile": profile,
     "project": project,
     "rota": rota_questions,
+    moving_on.FLOW: moving_on,
 }
 
 # A question left unanswered this long stops holding the next one back: ignoring one question

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from adapters.cli import main
 from bot.config import ConfigError, describe, load_settings
+from bot.context import CoreOptions
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 
@@ -104,3 +105,18 @@ def test_check_config_refuses_a_nation_that_is_not_one_of_the_four(tmp_path):
     good.write_text('[organisation]\nnation = "wales"\n')
     result = CliRunner().invoke(main, ["check-config", str(good)])
     assert result.exit_code == 0 and "nation = 'Wales'" in result.output and "Config OK." in result.output
+
+
+def test_rotation_warnings_come_three_weeks_ahead_unless_the_config_says_otherwise(tmp_path):
+    assert load_settings(EXAMPLE, {}).organisation.rotation_warning_weeks == 3
+    assert _load(tmp_path, "").organisation.rotation_warning_weeks == 3
+    settings = _load(tmp_path, "[organisation]\nrotation_warning_weeks = 5\n")
+    assert CoreOptions.from_settings(settings, None).rotation_warning_weeks == 5
+
+
+def test_check_config_refuses_a_rotation_warning_of_no_weeks(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[organisation]\nrotation_warning_weeks = 0\n")
+    result = CliRunner().invoke(main, ["check-config", str(bad)])
+    assert result.exit_code == 1
+    assert "bad.toml: [organisation] rotation_warning_weeks: 0 is out of range" in result.output

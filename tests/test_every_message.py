@@ -25,6 +25,7 @@ from bot.events import Address, Clicked, Command, Said, Submitted
 from bot.flows.survey import survey_form
 from bot.messages import Message
 from bot.programme import parse_programme
+from bot.rota import Leave, RotaPlan
 from bot.surveys import default_surveys
 from harness import PLATFORM, START, TZ, RecordingSender
 from scheduler.delivery import DeliveryWorker
@@ -104,7 +105,8 @@ class Seen:
 
 
 class Run:
-    def __init__(self, url: str, audience: int, capabilities: frozenset[str], seen: Seen, label: str):
+    def __init__(self, url: str, audience: int, capabilities: frozenset[str], seen: Seen, label: str,
+                 rotas: dict[str, RotaPlan] | None = None):
         toml = resources.files("bot").joinpath("programmes", "default.toml").read_text(encoding="utf-8")
         self.programme = parse_programme(toml + STAFF_STEPS, "default.toml and staff steps")
         self.db = Database(url)
@@ -114,6 +116,8 @@ class Run:
         self.core = Pairbot(self.db, self.clock, Capabilities({PLATFORM: capabilities}))
         self.seen, self.label = seen, label
         self.users: dict[str, Address] = {}
+        self.rotas = rotas or {}
+        self.offers_answered = -1
         self.handled = 0
         self.digest_week: int | None = None
         now = self.clock.now()
@@ -137,7 +141,8 @@ class Run:
     def _enrol(self, session, cohort, org, user, name, role, now):
         self.users[user] = Address(PLATFORM, "T1", user)
         return enrolment.enrol(session, cohort, org, enrolment.Enrolee(
-            address=self.users[user], name=name, role=role, availability=WEEK, profession=role.title()), now)
+            address=self.users[user], name=name, role=role, availability=WEEK, profession=role.title(),
+            rota_plan=self.rotas[user].to_dict() if user in self.rotas else None), now)
 
     def deliver(self) -> None:
         asyncio.run(DeliveryWorker(self.core, self.sender).drain())
@@ -215,7 +220,11 @@ class Run:
                 self.core.send_weekly_digest(self.cohort_id)
             self.deliver()
             for recipient, message in self.record_new("between steps"):
-                if answering and message.intent == "did_you_meet":
+                if answering and message.intent == "moving_on_offer":  # each button in turn
+                    self.offers_answered += 1
+                    self.answer(recipient.members[0].user, message, self.offers_answered, "moving-on offer")
+                    self.record_new("after a moving-on offer")
+                elif answering and message.intent == "did_you_meet":
                     self.answer(recipient.members[0].user, message, self.handled, "meeting check")
                     self.record_new("after a meeting check")
 
@@ -244,6 +253,22 @@ def test_every_message_of_the_programme_reads_right(tmp_path, audience, capabili
     staff_steps = {(r.members[0].user, m.intent) for r, m in run.sender.sent if m.intent == "group_meeting"}
     assert {("rita", "group_meeting"), ("fran", "group_meeting")} <= staff_steps
     assert len(seen.items) > 150
+    _assert_clean(seen)
+
+
+@pytest.mark.parametrize("audience", ["pair", "four"])
+def test_every_message_about_someone_moving_on_reads_right(tmp_path, audience):
+    """A rotation and a long leave mid-programme: the coordinator's warning, the pair's offer, and
+    what each button brings."""
+    seen = Seen()
+    rotas = {"asha": RotaPlan(works_shifts=False, rotates=START + timedelta(weeks=10, days=2)),
+             "ben": RotaPlan(works_shifts=False,
+                             leave=(Leave(START + timedelta(weeks=6), START + timedelta(weeks=8)),))}
+    run = Run(f"sqlite:///{tmp_path / 'p.sqlite'}", AUDIENCES[audience], CAPABILITIES["chat only"], seen,
+              f"{audience}, moving on", rotas)
+    run.run(answering=True)
+    intents = {m.intent for _r, m in run.sender.sent}
+    assert {"rotation_warning", "moving_on_offer", "moving_on_carry_on"} <= intents
     _assert_clean(seen)
 
 
