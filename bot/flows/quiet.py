@@ -52,14 +52,17 @@ def programme_spacing(cohort: Cohort) -> timedelta:
     return max(gaps, default=timedelta(weeks=4))
 
 
-def quiet_pairs(ctx: FlowContext, cohort: Cohort) -> list[Quiet]:
-    """Pairs with no meeting held or booked for longer than their plan allows, with the reason."""
+def quiet_pairs(ctx: FlowContext, cohort: Cohort, only: int | None = None) -> list[Quiet]:
+    """Pairs with no meeting held or booked for longer than their plan allows, with the reason
+    (`only`: just that pair, as a held-back nudge asks as it goes out)."""
     until = active_until(cohort)
     if until is not None and ctx.now > until:
         return []
     spacing = programme_spacing(cohort)
-    pairs = list(ctx.session.scalars(select(Pair).where(Pair.cohort_id == cohort.id, Pair.status == "active")
-                                     .order_by(Pair.id)))
+    query = select(Pair).where(Pair.cohort_id == cohort.id, Pair.status == "active")
+    if only is not None:
+        query = query.where(Pair.id == only)
+    pairs = list(ctx.session.scalars(query.order_by(Pair.id)))
     if not pairs:
         return []
     ids = [p.id for p in pairs]
@@ -103,7 +106,7 @@ def still_quiet(ctx: FlowContext, pair_id: int) -> bool:
     if pair is None or pair.status != "active":
         return False
     cohort = ctx.session.get(Cohort, pair.cohort_id)
-    return any(q.pair.id == pair_id for q in quiet_pairs(ctx, cohort))
+    return bool(quiet_pairs(ctx, cohort, only=pair_id))
 
 
 def sweep(ctx: FlowContext, cohort: Cohort) -> int:
