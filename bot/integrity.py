@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import rota
 from bot.clock import as_utc
 from bot.events import Address
 from bot.messages import Message, Recipient
@@ -58,6 +59,7 @@ class Integrity:
     typed_kept: int = 0  # its question had been settled (e.g. a buddy recorded the contract): kept, and said so
     double_bookings: int = 0  # booked meetings beyond one per pair per programme meeting step
     clashing_bookings: int = 0  # two of a person's bookings overlapping in time
+    slots_in_rota: int = 0  # a slot offered or booked in a member's shift, leave or rest after nights
     nudges_sent: int = 0
     nudges_deserved: int = 0
     sent_after_event: int = 0  # a workshop invitation after the workshop began, a booking after its slot
@@ -74,6 +76,7 @@ class Integrity:
             f"  Typed answers kept (question done): {self.typed_kept}",
             f"  Double bookings:                    {self.double_bookings}",
             f"  Clashing bookings:                  {self.clashing_bookings}",
+            f"  Slots in a shift, leave or rest:    {self.slots_in_rota}",
             f"  Quiet-pair nudges sent:             {self.nudges_sent}",
             f"  Quiet-pair nudges deserved:         {self.nudges_deserved}",
             f"  Messages sent after their event:    {self.sent_after_event}",
@@ -100,6 +103,7 @@ def check(session: Session, cohort_id: int, typed: Iterable[TypedAnswer] = (), m
         typed_answers=len(typed), typed_misrouted=misrouted, typed_lost=lost, typed_kept=kept,
         double_bookings=_double_bookings(cohort, meetings),
         clashing_bookings=_clashes(session, meetings, meeting_minutes, workshop_minutes),
+        slots_in_rota=_slots_in_rota(session, meetings, meeting_minutes),
         nudges_sent=nudges, nudges_deserved=deserved,
         sent_after_event=_after_event(meetings, deliveries),
         sent_long_after_due=sum(1 for d in deliveries if d.sent_at - (d.due_at or d.created_at) > LONG_AFTER_DUE),
@@ -220,6 +224,26 @@ def _clashes(session: Session, meetings: list[Meeting], meeting_minutes: int, wo
                     break
                 clashing.add(frozenset((meeting_id, other_id)))
     return len(clashing)
+
+
+def _slots_in_rota(session: Session, meetings: list[Meeting], meeting_minutes: int) -> int:
+    """Slots on offer (each meeting's last offer) and bookings that fall in a member's shift, leave
+    or rest after nights, as bot/rota.py knows them now."""
+    members = _pair_members(session, {m.pair_id for m in meetings if m.pair_id})
+    people = {p.id: p for p in session.scalars(select(Participant).where(
+        Participant.id.in_({p for ids in members.values() for p in ids})))}
+    length = timedelta(minutes=meeting_minutes)
+    found = 0
+    for meeting in meetings:
+        if meeting.kind == "group" or meeting.pair_id is None:
+            continue
+        times = {as_utc(datetime.fromisoformat(s)) for s in meeting.slots or []}
+        if meeting.agreed_at is not None and meeting.status in BOOKED:
+            times.add(as_utc(meeting.agreed_at))
+        for start in times:
+            found += any(rota.busy_spans(people[p], start, start + length)
+                         for p in members.get(meeting.pair_id, ()) if p in people)
+    return found
 
 
 def _pair_members(session: Session, pair_ids: set[int]) -> dict[int, list[int]]:

@@ -180,10 +180,12 @@ class RotaPlan:
     # --- when they are busy -------------------------------------------------------------------
     def busy(self, zone: ZoneInfo, start: datetime, end: datetime) -> list[Busy]:
         """Spans that overlap [start, end), whole (not cut to the window), earliest first."""
-        # Look back far enough for a run of nights whose rest reaches into the window.
+        # Look back far enough for a run of nights whose rest reaches into the window, and ahead
+        # far enough to see whether a night in it is the last of its run (only then is rest owed).
         back = start - REST_AFTER_NIGHTS - timedelta(days=2)
-        work = sorted(self._pattern_shifts(zone, back, end) +
-                      [(s.start, s.end, _reason(s.kind)) for s in self.shifts if s.end > back and s.start < end])
+        ahead = end + timedelta(days=2)
+        work = sorted(self._pattern_shifts(zone, back, ahead) +
+                      [(s.start, s.end, _reason(s.kind)) for s in self.shifts if s.end > back and s.start < ahead])
         spans = [Busy(a, b, why) for a, b, why in work]
         spans += _rests([(a, b) for a, b, _why in work if is_night(a, b, zone)])
         for leave in self.leave:

@@ -45,6 +45,12 @@ AVAILABILITY = [
     "Wed 11:00-14:00, Fri 09:00-12:00",
     "Tue 20:00-23:00, Sat 21:00-23:30",  # a night worker's evenings before a shift
 ]
+# As people type them after 'rota' (the simulated programme starts on Mon 3 Mar 2025).
+ROTAS = [
+    "nights 1 in 3 from 3 Mar",
+    "long days 1 in 2 from 10 Mar, leave 14-25 Apr",
+    "nights Fri-Sun 21:00-09:00 1 in 4 from 7 Mar, rotate 2 Jun",
+]
 NAMES = ["Dr Asha Patel", "Ben Okafor", "Nurse Carys Jones", "Dan Murphy", "Dr Ewa Nowak", "Farah Ali",
          "Gareth Hughes", "Hannah Smith", "Dr Imran Shah", "Jo Williams", "Kemi Adeyemi", "Liam Brown"]
 
@@ -77,9 +83,10 @@ def cohorts(draw):
                 person_habits = Habits(quiet_until_nudged=True, late=person_habits.late)
             availability = draw(st.sampled_from(AVAILABILITY))
             night = availability == AVAILABILITY[-1]
+            shifts = draw(st.sampled_from(ROTAS)) if night else draw(st.sampled_from(["", "", "", ROTAS[1]]))
             people.append(SimulatedPerson(NAMES[index % len(NAMES)] + ("" if index < len(NAMES) else " II"), role,
                                           availability, habits=person_habits,
-                                          quiet_hours="08:00-16:00" if night else ""))
+                                          quiet_hours="08:00-16:00" if night else "", rota=shifts))
             members.append(index)
         groups.append(members)
     leaver = draw(st.one_of(st.none(), st.integers(0, len(people) - 1)))
@@ -126,6 +133,8 @@ def _check(result, db: Database) -> None:
     assert (counts.typed_misrouted, counts.typed_lost) == (0, 0), _context(result, db)
     # At most one booking per pair per meeting, and nobody booked twice at once.
     assert counts.double_bookings == 0 and counts.clashing_bookings == 0, _context(result)
+    # Nothing offered or booked in anyone's shift, leave or rest after nights.
+    assert counts.slots_in_rota == 0, _context(result)
     # No nudge to a pair that had met or booked within its window, or after the programme.
     assert counts.nudges_sent == counts.nudges_deserved, _context(result)
     # Nothing about an event after it, nothing long after it was due.

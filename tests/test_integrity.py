@@ -169,3 +169,19 @@ def test_the_summary_names_every_figure_on_its_own_line(cohort):
 def test_an_unknown_cohort_is_refused_by_number(database):
     with database.session() as session, pytest.raises(LookupError, match="no cohort 99"):
         integrity.check(session, 99)
+
+
+def test_a_booking_or_an_offered_slot_in_a_members_shift_is_counted(cohort):
+    from bot import rota
+    from bot.models import Participant
+    from bot.rota import RotaPlan
+    from bot.rota_text import applied, parse_rota
+    from zoneinfo import ZoneInfo
+
+    local = NOON.astimezone(ZoneInfo("Europe/London"))
+    with cohort["db"].session() as session:
+        asha = session.get(Participant, cohort["asha"])
+        # A long day covering noon, every week, from the week of the booking.
+        rota.store(asha, applied(RotaPlan(), parse_rota(f"long days from {local:%d %b %Y}", local.date())))
+    _meeting(cohort, NOON)
+    assert _counts(cohort).slots_in_rota == 1

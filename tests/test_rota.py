@@ -445,3 +445,17 @@ def test_the_csv_import_takes_rota_leave_and_rotates_columns(sqlite_url):
         assert rotates_on(asha) == date(2027, 4, 7)
         assert busy_spans(asha, utc(2027, 3, 2), utc(2027, 3, 3))[0].reason == "is on leave"
         assert ben.rota == "regular days" and busy_spans(ben, utc(2027, 1, 1), utc(2027, 6, 1)) == []
+
+
+def test_a_night_in_the_middle_of_a_run_owes_no_rest_however_narrowly_it_is_asked():
+    # Nights Mon-Thu in the week of 7 Apr 2025: Tuesday morning, between two nights, is not rest
+    # after nights, whether the question covers the whole week or only Tuesday 10:00-10:45.
+    from bot.rota import RotaPlan
+    from bot.rota_text import applied, parse_rota
+
+    plan = applied(RotaPlan(), parse_rota("nights 1 in 4 from 10 Mar", date(2025, 3, 3)))
+    london = ZoneInfo("Europe/London")
+    tuesday = datetime(2025, 4, 8, 9, 0, tzinfo=timezone.utc)
+    assert plan.busy(london, tuesday, tuesday + timedelta(minutes=45)) == []
+    wide = plan.busy(london, tuesday - timedelta(days=2), tuesday + timedelta(days=3))
+    assert [b.reason for b in wide].count("is resting after nights") == 1

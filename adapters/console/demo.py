@@ -43,6 +43,8 @@ QUIET_PAIR = 2  # pair index (0-based) that goes quiet until nudged
 NONSENSE_PERSON = 6  # Gareth answers his first survey question with nonsense
 LATE_PERSON = 8  # Imran, on emergency department shifts, answers a day or more later
 TYPING_PERSON = 10  # Kemi often types the number or the label instead of clicking
+# Imran works a night a month in four; Kemi rotates to another post in May (her coordinator hears first).
+ROTAS = {LATE_PERSON: "nights 1 in 4 from 10 Mar", TYPING_PERSON: "rotate 19 May"}
 FEATURED = {"u01", "u02", "u05", "u06", "u07", "coordinator"}
 
 
@@ -51,7 +53,8 @@ def demo_people() -> list[SimulatedPerson]:
     for index, (name, role, profession, department, availability) in enumerate(PEOPLE):
         habits = Habits(quiet_until_nudged=index // 2 == QUIET_PAIR, nonsense_first=index == NONSENSE_PERSON,
                         late=index == LATE_PERSON, types=0.5 if index == TYPING_PERSON else 0.0)
-        people.append(SimulatedPerson(name, role, availability, profession, department, habits))
+        people.append(SimulatedPerson(name, role, availability, profession, department, habits,
+                                      rota=ROTAS.get(index, "")))
     return people
 
 

@@ -28,7 +28,9 @@ from sqlalchemy.engine import make_url
 
 from adapters.console.render import render_text
 from adapters.console.sender import PLATFORM, ConsoleSender
-from bot import enrolment, integrity, migrate
+from bot import enrolment, integrity, migrate, rota
+from bot.rota import RotaPlan
+from bot.rota_text import applied, parse_rota
 from bot.capabilities import FORMS, Capabilities
 from bot.clock import VirtualClock
 from bot.context import CoreOptions
@@ -104,6 +106,7 @@ class SimulatedPerson:
     department: str = ""
     habits: Habits = Habits()
     quiet_hours: str = ""  # their own, e.g. "08:00-16:00" for someone on nights; "" for the default
+    rota: str = ""  # as they would type it after 'rota', e.g. "nights 1 in 4 from 3 Mar, rotate 6 May"
 
 
 @dataclass(frozen=True)
@@ -517,6 +520,8 @@ async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], group
                         address=address, name=who.name, role=who.role, profession=who.profession,
                         department=who.department, site="City Hospital", email=f"{user}@sim.example"), now))
                     members[-1].person.quiet_hours = who.quiet_hours
+                    if who.rota:
+                        rota.store(members[-1], applied(RotaPlan(), parse_rota(who.rota, start)))
                     names[user] = who.name
                     personas[user] = Persona(user, address, who.name, who.habits, random.Random(rng.random()), tz,
                                              quiet=who.habits.quiet_until_nudged)
