@@ -51,6 +51,7 @@ KINDS = {k.name: k for k in (
 )}
 LEAVE_REASONS = {"leave": "is on leave", "study leave": "is on study leave"}
 REST_REASON = "is resting after nights"
+BETWEEN_NIGHTS_REASON = "is on nights"  # the days between nights of a run are for sleep
 
 
 @dataclass(frozen=True)
@@ -310,6 +311,9 @@ def _rests(nights: list[tuple[datetime, datetime]]) -> list[Busy]:
         following = nights[n + 1][0] if n + 1 < len(nights) else None
         if following is None or following - end >= SAME_RUN_WITHIN:
             rests.append(Busy(end, end + REST_AFTER_NIGHTS, REST_REASON))
+        elif following > end:
+            # The day between two nights of a run is for sleep, not for a meeting.
+            rests.append(Busy(end, following, BETWEEN_NIGHTS_REASON))
     return rests
 
 

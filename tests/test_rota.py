@@ -46,9 +46,12 @@ def test_nights_one_in_four_are_mon_to_thu_in_that_week_then_every_fourth_week_w
     asha = someone("nights 1 in 4 from 11 Jan")
     week = spans(asha, utc(2027, 1, 11), utc(2027, 1, 18))
     nights = [(utc(2027, 1, d, 20, 0), utc(2027, 1, d + 1, 8, 30), "is on nights") for d in (11, 12, 13, 14)]
-    assert week == nights + [(utc(2027, 1, 15, 8, 30), utc(2027, 1, 17, 6, 30), "is resting after nights")]
+    # The days between the nights are for sleep; the rest follows the last night.
+    between = [(utc(2027, 1, d, 8, 30), utc(2027, 1, d, 20, 0), "is on nights") for d in (12, 13, 14)]
+    assert week == sorted(nights + between) + [(utc(2027, 1, 15, 8, 30), utc(2027, 1, 17, 6, 30),
+                                                "is resting after nights")]
     assert spans(asha, utc(2027, 1, 18), utc(2027, 2, 8)) == []  # weeks 2, 3 and 4 of the cycle
-    fifth = [s[0] for s in spans(asha, utc(2027, 2, 8), utc(2027, 2, 12))]
+    fifth = [s[0] for s in spans(asha, utc(2027, 2, 8), utc(2027, 2, 12)) if s[2] == "is on nights" and s[0].hour == 20]
     assert fifth == [utc(2027, 2, d, 20) for d in (8, 9, 10, 11)]
     assert rota.plan_of(asha).describe() == "nights Mon-Thu 20:00-08:30 every 4th week from Mon 11 Jan 2027"
 
@@ -447,15 +450,16 @@ def test_the_csv_import_takes_rota_leave_and_rotates_columns(sqlite_url):
         assert ben.rota == "regular days" and busy_spans(ben, utc(2027, 1, 1), utc(2027, 6, 1)) == []
 
 
-def test_a_night_in_the_middle_of_a_run_owes_no_rest_however_narrowly_it_is_asked():
-    # Nights Mon-Thu in the week of 7 Apr 2025: Tuesday morning, between two nights, is not rest
-    # after nights, whether the question covers the whole week or only Tuesday 10:00-10:45.
+def test_a_night_in_the_middle_of_a_run_owes_no_rest_and_the_day_between_nights_is_for_sleep():
+    # Nights Mon-Thu in the week of 7 Apr 2025: Tuesday morning, between two nights, is no time for a
+    # meeting but not rest after nights, whether the question covers the week or only 10:00-10:45.
     from bot.rota import RotaPlan
     from bot.rota_text import applied, parse_rota
 
     plan = applied(RotaPlan(), parse_rota("nights 1 in 4 from 10 Mar", date(2025, 3, 3)))
     london = ZoneInfo("Europe/London")
     tuesday = datetime(2025, 4, 8, 9, 0, tzinfo=timezone.utc)
-    assert plan.busy(london, tuesday, tuesday + timedelta(minutes=45)) == []
+    narrow = plan.busy(london, tuesday, tuesday + timedelta(minutes=45))
+    assert [b.reason for b in narrow] == ["is on nights"]  # asleep between two nights, not resting after them
     wide = plan.busy(london, tuesday - timedelta(days=2), tuesday + timedelta(days=3))
     assert [b.reason for b in wide].count("is resting after nights") == 1
