@@ -219,3 +219,22 @@ def test_several_runs_of_one_kind_are_told_once_by_the_last_of_them():
     assert search.why() == "Asha is on nights until Sat 16 Jan; Asha is on a long day until Mon 18 Jan"
     assert [local(s) for s in search.slots] == [datetime(2027, 1, 19, 19, 0), datetime(2027, 1, 20, 19, 0),
                                                 datetime(2027, 1, 21, 19, 0)]
+
+
+def test_slots_keep_each_persons_local_time_across_the_march_and_october_clock_changes():
+    # Mondays 12:00-13:00 in London, and a colleague in New York free 07:00-08:00 there: the UK
+    # and the US change their clocks on different Sundays, so the shared hour moves in UTC.
+    asha = member("asha", windows("12:00", "13:00", days=[0]))
+    for earliest, expected in (
+            (at(2027, 3, 15, 9), [(2027, 3, 15, 12), (2027, 3, 22, 12), (2027, 3, 29, 11)]),    # 28 Mar: BST
+            (at(2027, 10, 18, 9), [(2027, 10, 18, 11), (2027, 10, 25, 11), (2027, 11, 1, 12)])):  # 31 Oct: GMT
+        found = find_slots([asha], earliest, HOUR, search_days=20).slots
+        assert [(s.year, s.month, s.day, s.hour) for s in found] == expected  # UTC
+        assert {local(s).hour for s in found} == {12}  # always noon for Asha
+    ny = ZoneInfo("America/New_York")
+    ben = member("ben", [{"day": 0, "start": "07:00", "end": "08:00"}], quiet_hours="22:00-06:00", tz=ny)
+    # Mon 22 Mar 2027: New York is on summer time (from 14 Mar), London not yet: 07:00 there is
+    # 11:00 UTC, outside Asha's noon; from 29 Mar both are on summer time and 07:00 there is 12:00 here.
+    shared = find_slots([asha, ben], at(2027, 3, 15, 9), HOUR, search_days=20).slots
+    assert [(s.month, s.day) for s in shared] == [(3, 29)]
+    assert local(shared[0]).hour == 12 and shared[0].astimezone(ny).hour == 7
