@@ -228,10 +228,11 @@ def _clashes(session: Session, meetings: list[Meeting], meeting_minutes: int, wo
 
 def _slots_in_rota(session: Session, meetings: list[Meeting], meeting_minutes: int) -> int:
     """Slots on offer (each meeting's last offer) and bookings that fall in a member's shift, leave
-    or rest after nights, as bot/rota.py knows them now."""
+    or rest after nights, as bot/rota.py knows them now. Only members still taking part count: one
+    removed or paused is left out of the slots offered after they went."""
     members = _pair_members(session, {m.pair_id for m in meetings if m.pair_id})
     people = {p.id: p for p in session.scalars(select(Participant).where(
-        Participant.id.in_({p for ids in members.values() for p in ids})))}
+        Participant.id.in_({p for ids in members.values() for p in ids}), Participant.status == "active"))}
     length = timedelta(minutes=meeting_minutes)
     found = 0
     for meeting in meetings:
