@@ -76,6 +76,8 @@ class ClaimedDelivery:
     # When it was first meant to go: the retry window is counted from here.
     due_at: datetime | None = None
     cohort_id: int | None = None
+    # When it was written (programme time): figures counted then are still true moments later.
+    written_at: datetime | None = None
 
 
 def claim(session: Session, platform: str, now: datetime, limit: int, owner: str = "",
@@ -97,6 +99,7 @@ def claimed_deliveries(rows) -> list[ClaimedDelivery]:
             attempts=r.attempts + 1,
             due_at=r.due_at or r.created_at,
             cohort_id=r.cohort_id,
+            written_at=r.created_at,
         )
         for r in rows
     ]

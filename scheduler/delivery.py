@@ -61,6 +61,12 @@ RENEW_SECONDS = 5.0
 RECORD_EVERY_SECONDS = 0.05
 # On stop, sends in flight get this long to finish.
 STOP_GRACE_SECONDS = 10.0
+# A message that counts its figures as it goes out (digests, nudges) and goes out within this long
+# of being written is sent as written: counting again for each recipient would change nothing.
+RECOUNT_AFTER = timedelta(minutes=2)
+# Longest wait between two tries of the worker's loop while the database or platform fails (one
+# query each time: nothing a recovering server would notice).
+OUTAGE_RETRY_CAP_SECONDS = 8.0
 # Longest wait between two tries of one delivery.
 RETRY_CAP_SECONDS = 15 * 60.0
 DEFAULT_GIVE_UP_AFTER = timedelta(hours=24)
@@ -104,7 +110,8 @@ class DeliveryWorker:
         self.metrics = metrics or Metrics()
         self.replica = replica or replica_id()
         self.part = f"delivery:{sender.platform}"
-        self.backoff = Backoff(self.health, self.part, log)
+        # Retried at least every OUTAGE_RETRY_CAP_SECONDS, so it catches up soon after the database is back.
+        self.backoff = Backoff(self.health, self.part, log, cap=OUTAGE_RETRY_CAP_SECONDS)
         self.sent = 0
         # time.monotonic() when the worker last went round its loop; a stale one means it is stuck.
         self.last_progress = time.monotonic()
@@ -253,7 +260,9 @@ class DeliveryWorker:
         redraws = redraws or (self._refs.get(delivery.message.replaces) if delivery.message.replaces else None)
         try:
             message = delivery.message
-            if message.recount:  # figures counted as it goes out, not when it was written
+            if message.recount and self._written_a_while_ago(delivery):
+                # Figures counted as it goes out, not when it was written (held back by quiet hours
+                # or retried); one that goes out as it is written already holds them.
                 # Off the loop when serving; in step (run_once, drain: the demo, simulations) it is
                 # counted in place, so sends keep the outbox's order and a seed its transcript.
                 message = await asyncio.to_thread(self.core.recounted, message) if self._supervised \
@@ -283,6 +292,9 @@ class DeliveryWorker:
         if len(self._refs) > 10_000:
             self._refs.popitem(last=False)
         return _Outcome(delivery, "sent", ref=result.ref, left_out=tuple(result.unreachable))
+
+    def _written_a_while_ago(self, delivery: outbox.ClaimedDelivery) -> bool:
+        return delivery.written_at is None or self.core.clock.now() - delivery.written_at >= RECOUNT_AFTER
 
     @staticmethod
     def _backoff(attempts: int) -> float:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 
 from bot.context import FlowContext, active_members, names
 from bot.flows.base import choice
@@ -59,25 +59,33 @@ def quiet_pairs(ctx: FlowContext, cohort: Cohort, only: int | None = None) -> li
     if until is not None and ctx.now > until:
         return []
     spacing = programme_spacing(cohort)
-    query = select(Pair).where(Pair.cohort_id == cohort.id, Pair.status == "active")
+    # One query for the pairs and their contracts, one for their meetings: this runs daily for
+    # every cohort, and again for each nudge as it goes out.
+    query = select(Pair, Contract.frequency).outerjoin(Contract, Contract.pair_id == Pair.id).where(
+        Pair.cohort_id == cohort.id, Pair.status == "active")
     if only is not None:
         query = query.where(Pair.id == only)
-    pairs = list(ctx.session.scalars(query.order_by(Pair.id)))
-    if not pairs:
+    rows = ctx.session.execute(query.order_by(Pair.id)).all()
+    if not rows:
         return []
-    ids = [p.id for p in pairs]
+    pairs = [pair for pair, _frequency in rows]
+    frequency = {pair.id: agreed for pair, agreed in rows if agreed is not None}
     # Their last meeting: one held, or one booked whose time has come and that nobody has said
-    # did not happen (an unanswered "did you meet?" is not a quiet pair).
-    took_place = or_(Meeting.status == "held",
-                     and_(Meeting.status.in_(("agreed", "lapsed")), Meeting.outcome_at.is_(None)))
-    held = dict(ctx.session.execute(
-        select(Meeting.pair_id, func.max(Meeting.agreed_at)).where(
-            Meeting.pair_id.in_(ids), took_place, Meeting.kind != "group", Meeting.agreed_at <= ctx.now)
-        .group_by(Meeting.pair_id)).all())
-    booked = set(ctx.session.scalars(select(Meeting.pair_id).where(
-        Meeting.pair_id.in_(ids), Meeting.status == "agreed", Meeting.agreed_at > ctx.now)))
-    frequency = dict(ctx.session.execute(select(Contract.pair_id, Contract.frequency)
-                                         .where(Contract.pair_id.in_(ids))).all())
+    # did not happen (an unanswered "did you meet?" is not a quiet pair); and whether one is booked
+    # ahead.
+    took_place = and_(Meeting.kind != "group", Meeting.agreed_at <= ctx.now,
+                      or_(Meeting.status == "held",
+                          and_(Meeting.status.in_(("agreed", "lapsed")), Meeting.outcome_at.is_(None))))
+    ahead = and_(Meeting.status == "agreed", Meeting.agreed_at > ctx.now)
+    held, booked = {}, set()
+    for pair_id, last, any_ahead in ctx.session.execute(
+            select(Meeting.pair_id, func.max(case((took_place, Meeting.agreed_at))),
+                   func.max(case((ahead, 1), else_=0)))
+            .where(Meeting.pair_id.in_([p.id for p in pairs])).group_by(Meeting.pair_id)):
+        if last is not None:
+            held[pair_id] = last
+        if any_ahead:
+            booked.add(pair_id)
     found = []
     for pair in pairs:
         if pair.id in booked:

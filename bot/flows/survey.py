@@ -205,15 +205,24 @@ def ask_question(ctx: FlowContext, participant: Participant, survey: Survey,
 
 
 def _store(ctx: FlowContext, who: Participant, survey: Survey, item: Item, value, text) -> None:
-    existing = ctx.session.scalars(
-        select(SurveyResponse).where(SurveyResponse.participant_id == who.id, SurveyResponse.survey == survey.id,
-                                     SurveyResponse.item == item.id)
-    ).first()
-    if existing:
-        existing.value, existing.text, existing.answered_at = value, text, ctx.now
-    else:
-        ctx.session.add(SurveyResponse(participant_id=who.id, survey=survey.id, item=item.id, value=value,
-                                       text=text, answered_at=ctx.now))
+    _store_all(ctx, who, survey, [(item, value, text)])
+
+
+def _store_all(ctx: FlowContext, who: Participant, survey: Survey, answers: list[tuple[Item, object, str]]) -> None:
+    """Answers to items of one survey, each replacing an earlier answer to its item: one read and
+    one write for a whole form."""
+    if not answers:
+        return
+    existing = {r.item: r for r in ctx.session.scalars(select(SurveyResponse).where(
+        SurveyResponse.participant_id == who.id, SurveyResponse.survey == survey.id,
+        SurveyResponse.item.in_([item.id for item, _value, _text in answers])))}
+    for item, value, text in answers:
+        earlier = existing.get(item.id)
+        if earlier is not None:
+            earlier.value, earlier.text, earlier.answered_at = value, text, ctx.now
+        else:
+            ctx.session.add(SurveyResponse(participant_id=who.id, survey=survey.id, item=item.id, value=value,
+                                           text=text, answered_at=ctx.now))
     ctx.session.flush()
 
 
@@ -320,7 +329,7 @@ def on_form(ctx: FlowContext, who: Participant, form_ref: str, answers) -> Messa
     closed = _closed(ctx, who, survey)
     if closed is not None:
         return closed
-    problems = []
+    problems, valid = [], []
     already = _answered(ctx, who, survey)
     for item in survey.items:
         raw = answers.get(item.id)
@@ -333,7 +342,8 @@ def on_form(ctx: FlowContext, who: Participant, form_ref: str, answers) -> Messa
         except ValueError:
             problems.append(f"'{item.text}': '{raw}' is not {item.expects()}")
             continue
-        _store(ctx, who, survey, item, value, text)
+        valid.append((item, value, text))
+    _store_all(ctx, who, survey, valid)
     if problems:
         return Message("Saved your other answers. Please check:\n" + "\n".join(f"• {p}" for p in problems),
                        form=survey_form(survey), intent="reask")
