@@ -96,8 +96,10 @@ class Database:
         # handler would make them sleep and retry, up to 100 ms at a time, which shows as long tails.
         self._one_writer = threading.RLock() if is_sqlite(self.engine) else None
         self._readers = None
+        self._reader_engine: Engine | None = None
         if is_sqlite(self.engine) and self.engine.url.database not in (None, "", ":memory:"):
-            self._readers = sessionmaker(_sqlite_reader(url), expire_on_commit=False)
+            self._reader_engine = _sqlite_reader(url)
+            self._readers = sessionmaker(self._reader_engine, expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -139,6 +141,15 @@ class Database:
             session.rollback()
             session.close()
 
+    def read_value(self, statement):
+        """One value, read as `reading` reads but without an ORM session (for a question asked very
+        often, such as when the next delivery is due)."""
+        if self._readers is None:
+            with self.session() as session:
+                return session.scalar(statement)
+        with self._reader_engine.connect() as connection:
+            return connection.scalar(statement)
+
     def ping(self) -> bool:
         try:
             with self.engine.connect() as connection:
@@ -150,4 +161,4 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         if self._readers is not None:
-            self._readers.kw["bind"].dispose()
+            self._reader_engine.dispose()

@@ -597,10 +597,11 @@ async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], group
                     follow = personas[user].react(reply, follow_up=True, in_group=False)
                     plan(user, follow, follow_up=True, routine=reply.intent == "survey_question")
 
+            due = select(func.min(Delivery.available_at)).where(
+                Delivery.platform == PLATFORM, Delivery.status.in_(("pending", "sending")))
+
             def next_delivery() -> datetime | None:
-                with db.reading() as session:  # asked after every step of the run: take no write lock
-                    return session.scalar(select(func.min(Delivery.available_at)).where(
-                        Delivery.platform == PLATFORM, Delivery.status.in_(("pending", "sending"))))
+                return db.read_value(due)  # asked after every step of the run: take no write lock
 
             commands = sorted((origin + offset, words) for offset, words in coordinator)
             timeline.start()
