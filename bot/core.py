@@ -294,9 +294,20 @@ class Pairbot:
         own chat through the outbox, keyed by the event they answer, so a retried event adds none.
         Returns how many were new."""
         with self.unit() as ctx:
+            # A reply kept for redrawing keeps its own key, so the outbox records its ref under it.
             return outbox.record(ctx.session, [
-                outbox.Outgoing(key=f"reply:{reply_key[:180]}:{n}", recipient=Recipient.person(who), message=reply)
+                outbox.Outgoing(key=reply.reply_key or f"reply:{reply_key[:180]}:{n}", recipient=Recipient.person(who),
+                                message=reply)
                 for n, reply in enumerate(replies)], ctx.now)
+
+    def replied(self, who: Address, posted: list[tuple[Message, str]]) -> int:
+        """Direct replies to `who` that the platform took, with its ref for each: those with a
+        `reply_key` are kept so that a later message can redraw them. Returns how many were kept."""
+        kept = [(Recipient.person(who), message, ref) for message, ref in posted if message.reply_key and ref]
+        if not kept:
+            return 0
+        with self.unit() as ctx:
+            return outbox.record_replies(ctx.session, kept, ctx.now)
 
     def mark_unreachable(self, address: Address, reason: str) -> None:
         """A person left the workspace or blocked the app (the platform said so twice, hours apart):

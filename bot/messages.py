@@ -85,6 +85,9 @@ class Message:
     recount: str = ""
     # A calendar invitation (or cancellation) that goes with the text: a file in Slack, links in Teams.
     invitation: Invitation | None = None
+    # For a direct reply: the outbox key it is kept under once posted (`Pairbot.replied`), so a
+    # later message can redraw it (`replaces`) as it can one the outbox sent.
+    reply_key: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,6 +114,7 @@ class Message:
             replaces=data.get("replaces", ""),
             recount=data.get("recount", ""),
             invitation=Invitation(**data["invitation"]) if data.get("invitation") else None,
+            reply_key=data.get("reply_key", ""),
         )
 
 

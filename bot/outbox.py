@@ -66,6 +66,33 @@ def record(session: Session, items: Iterable[Outgoing], now: datetime) -> int:
     return inserted
 
 
+def record_replies(session: Session, replies: Iterable[tuple[Recipient, Message, str]], now: datetime) -> int:
+    """Direct replies the platform took, kept as sent deliveries under their `reply_key` with the
+    platform's ref (so a later message can redraw them). A key already kept is left as it is."""
+    rows = [
+        {
+            "idempotency_key": message.reply_key,
+            "platform": recipient.members[0].platform,
+            "recipient": recipient.to_dict(),
+            "message": message.to_dict(),
+            "intent": message.intent,
+            "status": "sent",
+            "attempts": 1,
+            "available_at": now,
+            "due_at": now,
+            "created_at": now,
+            "sent_at": now,
+            "platform_ref": ref,
+        }
+        for recipient, message, ref in replies if message.reply_key and ref
+    ]
+    if not rows:
+        return 0
+    statement = insert_for(session)(Delivery).on_conflict_do_nothing(index_elements=["idempotency_key"]) \
+        .returning(Delivery.id)
+    return len(session.connection().execute(statement, rows).all())
+
+
 @dataclass(frozen=True)
 class ClaimedDelivery:
     id: int

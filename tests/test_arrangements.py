@@ -146,3 +146,43 @@ def test_two_offers_holding_the_same_time_the_first_booked_keeps_it_and_the_othe
 def _shadowing(h):
     with h.db.session() as s:
         return s.scalars(select(Meeting).where(Meeting.kind == "shadowing")).one()
+
+
+def _reply_copy(h):
+    """Ben has the step's offer; tapping "Suggest times" again answers with a copy of those times."""
+    h.run_step("buddy-meeting-1")
+    h.deliver()
+    with h.db.session() as s:
+        pair_id = s.scalars(select(Pair.id)).one()
+    (copy,) = h.core.handle(Clicked(h.users["ben"], "meeting:propose", str(pair_id)))
+    assert copy.text.startswith("These are the times I offered:") and copy.reply_key
+    (asha_ack,) = h.core.handle(Clicked(h.users["asha"], "meeting:propose", str(pair_id)))
+    h.deliver()
+    return copy, h.last("asha")
+
+
+def test_an_offer_given_as_a_reply_and_kept_by_the_platform_is_redrawn_when_the_buddy_books(h):
+    copy, asha_offer = _reply_copy(h)
+    assert h.core.replied(h.users["ben"], [(copy, "D0BEN:1700000000.000200")]) == 1
+    booked = h.click("asha", _slots(asha_offer)[0].label, asha_offer)
+    when = booked[0].text.split("Booked: ")[1].split(".")[0]
+    redraws = [m for m in h.inbox("ben") if m.replaces]
+    assert copy.reply_key in [m.replaces for m in redraws]  # the copy, as well as the step's offer
+    assert all(m.text == f"✓ Dr Asha Patel booked this buddy meeting for {when}." for m in redraws)
+
+
+def test_a_reply_the_platform_did_not_keep_is_not_sent_again_as_a_new_message(h):
+    copy, asha_offer = _reply_copy(h)  # the console, or a reply only its author saw in a group chat
+    h.click("asha", _slots(asha_offer)[0].label, asha_offer)
+    assert copy.reply_key not in [m.replaces for m in h.inbox("ben")]
+    assert len([m for m in h.inbox("ben") if m.intent == "offer_closed"]) == 1  # the step's offer only
+
+
+def test_a_reply_that_went_through_the_outbox_keeps_its_key_and_is_redrawn(h):
+    copy, asha_offer = _reply_copy(h)  # the platform was busy: the reply goes out later
+    h.core.reply_later(h.users["ben"], [copy], "slack:Ev-busy")
+    h.deliver()
+    with h.db.session() as s:
+        assert s.scalars(select(Delivery.status).where(Delivery.idempotency_key == copy.reply_key)).one() == "sent"
+    h.click("asha", _slots(asha_offer)[0].label, asha_offer)
+    assert copy.reply_key in [m.replaces for m in h.inbox("ben")]

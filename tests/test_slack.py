@@ -395,3 +395,39 @@ def test_when_one_member_books_the_others_offer_of_the_same_times_shows_the_book
             assert [m.status for m in s.scalars(select(Meeting))] == ["agreed"]
 
     scenario(tmp_path)
+
+
+def test_an_offer_given_as_a_reply_shows_the_booking_when_the_buddy_books(tmp_path):
+    """Ben taps "Suggest times" again: his reply repeats the times he was offered. When Asha books
+    one, that reply loses its buttons too, not only the offer the outbox sent."""
+    @run
+    async def scenario(bot):
+        cohort = await enrol_pair(bot)
+        bot.run_step(cohort, "buddy-meeting-1")  # Ben gets the times
+        await bot.settle()
+        await bot.command("U0RITA", "nudge <@U0BEN|ben>")
+        await bot.settle()
+        nudge = next(m for m in reversed(bot.inbox("U0BEN")) if "Suggest times" in str(m.get("blocks")))
+        await bot.click("U0BEN", nudge, "Suggest times")
+        await bot.until(lambda: "These are the times I offered" in bot.last("U0BEN")["text"])
+        copy = bot.last("U0BEN")
+        assert any(b["type"] == "actions" for b in copy["blocks"])
+        await bot.command("U0RITA", "nudge <@U0ASHA|asha>")
+        await bot.settle()
+        nudge = next(m for m in reversed(bot.inbox("U0ASHA")) if "Suggest times" in str(m.get("blocks")))
+        await bot.click("U0ASHA", nudge, "Suggest times")
+        await bot.until(lambda: "Which time" in bot.last("U0ASHA")["text"])
+        asha_offer = bot.last("U0ASHA")
+        slot = [e["text"]["text"] for b in asha_offer["blocks"] if b["type"] == "actions" for e in b["elements"]][0]
+        await bot.click("U0ASHA", asha_offer, slot)
+        await bot.settle()
+
+        def copy_now():
+            return next(m for m in bot.messages_in(copy["channel"]) if m["ts"] == copy["ts"])
+        await bot.until(lambda: "booked this buddy meeting" in copy_now()["text"])
+        assert copy_now()["text"] == f"✓ Dr Asha Patel booked this buddy meeting for {slot}."
+        assert not any(b["type"] == "actions" for b in copy_now().get("blocks", []))
+        with bot.db.session() as s:
+            assert [m.status for m in s.scalars(select(Meeting))] == ["agreed"]
+
+    scenario(tmp_path)

@@ -446,3 +446,38 @@ def test_when_one_member_books_the_others_card_of_the_same_times_shows_the_booki
             assert [m.status for m in s.scalars(select(Meeting))] == ["agreed"]
 
     shared(tmp_path)
+
+
+def test_a_card_of_times_given_as_a_reply_shows_the_booking_when_the_buddy_books(tmp_path):
+    """Ben taps "Suggest times" again: the reply card repeats the times he was offered. When Asha
+    books one, that card is redrawn too, not only the one the outbox sent."""
+    @scenario
+    async def reply_copy(bot):
+        cohort = bot.enrol_pair()
+        for user in ("29:rita", "29:asha", "29:ben"):
+            await bot.install(user)
+        bot.run_step(cohort, "buddy-meeting-1")  # Ben gets the times
+        await bot.settle()
+        await bot.say("29:rita", "nudge ben@trust.example")
+        await bot.settle()
+        nudge_id, nudge = bot.last_card("29:ben")
+        assert await bot.submit("29:ben", nudge_id, submit_data(nudge, "Suggest times")) == 201
+        await bot.until(lambda: "These are the times I offered" in bot.last_card("29:ben")[1]["body"][0]["text"])
+        copy_id, copy = bot.last_card("29:ben")
+        assert [a for a in copy["actions"] if a["type"] == "Action.Submit"]
+        await bot.say("29:rita", "nudge asha@trust.example")
+        await bot.settle()
+        nudge_id, nudge = bot.last_card("29:asha")
+        assert await bot.submit("29:asha", nudge_id, submit_data(nudge, "Suggest times")) == 201
+        await bot.settle()
+        offer_id, offer = bot.last_card("29:asha")
+        first = next(a for a in offer["actions"] if a["type"] == "Action.Submit")
+        assert await bot.submit("29:asha", offer_id, first["data"]) == 201
+        await bot.settle()
+        redraws = [s for s in bot.connector.to(personal("29:ben")) if s.method == "PUT"]
+        assert copy_id in [r.activity_id for r in redraws]
+        card = [r for r in redraws if r.activity_id == copy_id][-1].activity["attachments"][0]["content"]
+        assert not card.get("actions")
+        assert card["body"][0]["text"] == f"✓ Dr Asha Patel booked this buddy meeting for {first['title']}."
+
+    reply_copy(tmp_path)

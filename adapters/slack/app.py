@@ -12,6 +12,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -21,6 +22,7 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters import uploads
@@ -382,14 +384,19 @@ class Listeners:
                 # Only the person who wrote sees the bot's answer in a group DM or channel.
                 await self._reply(client, body, event["user"], event["channel"], replies, body.get("event_id"))
                 return
+            who = inbound.address(inbound.team_of(body), event["user"])
+            posted = []
             for n, reply in enumerate(replies):
                 if reply.document is not None:
                     await self._send_document(client, event["user"], reply, event["channel"])
-                elif not await self._answered(client.chat_postMessage(channel=event["channel"],
-                                                                      **render.message_payload(reply))):
-                    await self._later(inbound.address(inbound.team_of(body), event["user"]), replies[n:],
-                                      body.get("event_id"))
+                    continue
+                answer = await self._answered(client.chat_postMessage(channel=event["channel"],
+                                                                      **render.message_payload(reply)))
+                if answer is None:
+                    await self._later(who, replies[n:], body.get("event_id"))
                     break
+                posted.append((reply, answer))
+            await self._keep(who, posted)
 
     async def on_home_opened(self, event, body, client) -> None:
         async with self.after_ack:
@@ -405,32 +412,51 @@ class Listeners:
                      replies: list[Message], event_key: str | None) -> None:
         """Replies to the person who acted: in their DM, or only to them in a pair's group DM."""
         is_group = inbound.is_group_channel(channel)
+        who = inbound.address(inbound.team_of(body), user)
+        posted = []
         for n, reply in enumerate(replies):
             if is_group:
                 call = client.chat_postEphemeral(channel=channel, user=user, **render.message_payload(reply))
             else:
                 call = client.chat_postMessage(channel=channel or user, **render.message_payload(reply))
-            if not await self._answered(call):
-                await self._later(inbound.address(inbound.team_of(body), user), replies[n:], event_key)
-                return
+            answer = await self._answered(call)
+            if answer is None:
+                await self._later(who, replies[n:], event_key)
+                break
+            if not is_group:  # an ephemeral message cannot be redrawn later
+                posted.append((reply, answer))
+        await self._keep(who, posted)
 
-    async def _answered(self, call) -> bool:
-        """Send one reply. False when Slack is busy or unwell (5xx, a 429 after bolt's one retry, no
-        answer in time) or refuses the token: the reply should go through the outbox. A reply Slack
-        refuses for good is logged; the person's answer is already saved."""
+    async def _keep(self, who: Address, posted: list[tuple[Message, Any]]) -> None:
+        """Replies that a later message may redraw (an offer of times the buddy books) are kept with
+        their channel and ts, as the outbox keeps what it sends."""
+        refs = [(reply, f"{answer.get('channel', '')}:{answer.get('ts', '')}") for reply, answer in posted
+                if reply.reply_key and isinstance(answer, AsyncSlackResponse) and answer.get("ts")]
+        if not refs:
+            return
         try:
-            await call
+            await asyncio.to_thread(self.core.replied, who, refs)
+        except Exception:  # the person has the reply; only its later redraw is lost
+            log.exception("could not keep %d replies to %s for redrawing", len(refs), who.key())
+
+    async def _answered(self, call):
+        """Send one reply: Slack's answer, or None when Slack is busy or unwell (5xx, a 429 after
+        bolt's one retry, no answer in time) or refuses the token: the reply should go through the
+        outbox. A reply Slack refuses for good is logged (and its error answer returned); the
+        person's answer is already saved."""
+        try:
+            answer = await call
         except SlackApiError as failure:
             error = error_of(failure)
             status = failure.response.status_code
             if self.token_health.refused(error) or status == 429 or status >= 500 or error in BUSY_ERRORS:
-                return False
+                return None
             log.warning("Slack refused a reply: %s", error)
-            return True
+            return failure.response
         except (aiohttp.ClientError, asyncio.TimeoutError):
-            return False
+            return None
         self.token_health.worked()
-        return True
+        return answer
 
     async def _later(self, who: Address, replies: list[Message], event_key: str | None) -> None:
         """Replies Slack would not take now go to the person's DM through the outbox, keyed by the

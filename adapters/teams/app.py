@@ -304,19 +304,27 @@ class PairbotTeamsBot:
                      command: str = "") -> None:
         """Answer in the turn; when Teams is busy (429, 5xx) or there is no token, the replies not
         yet sent go through the outbox to the person's own chat, and Teams still gets its 200."""
+        conversation = (raw.get("conversation") or {}).get("id", "")
+        posted = []
         for n, reply in enumerate(replies):
             try:
-                await turn_context.send_activity(_document_offer(reply, command) if reply.document
-                                                 else _activity(reply))
+                answer = await turn_context.send_activity(_document_offer(reply, command) if reply.document
+                                                          else _activity(reply))
             except Exception as failure:
                 problem = _classify(failure)
                 if not isinstance(problem, RetryLater):
                     raise
-                conversation = (raw.get("conversation") or {}).get("id", "")
                 key = f"teams:{raw.get('id') or uuid.uuid4().hex}:{conversation}"
                 await asyncio.to_thread(self.core.reply_later, inbound.who(raw), replies[n:], key)
                 log.warning("Teams would not take a reply (%s); it goes through the outbox", problem)
-                return
+                break
+            if reply.reply_key and getattr(answer, "id", None) and not inbound.in_group(raw):
+                posted.append((reply, f"{conversation}:{answer.id}"))
+        if posted:  # kept as the outbox keeps what it sends, so a later message can redraw them
+            try:
+                await asyncio.to_thread(self.core.replied, inbound.who(raw), posted)
+            except Exception:  # the person has the reply; only its later redraw is lost
+                log.exception("could not keep %d replies for redrawing", len(posted))
 
     async def _on_file_consent(self, turn_context: TurnContext, raw: dict[str, Any]) -> None:
         """The person allowed (or declined) the file we offered. A bot may put a file in a personal

@@ -16,7 +16,7 @@ from bot.context import FlowContext, active_members, names
 from bot.flows import group_meeting, reflection
 from bot.flows.base import choice, choices_state, fill, split_value
 from bot.messages import Message
-from bot.models import Cohort, Meeting, Pair, PairMember, Participant, Prompt
+from bot.models import Cohort, Delivery, Meeting, Pair, PairMember, Participant, Prompt
 from bot.slots import FURTHER_DAYS, MIN_NOTICE, SlotMember, find_slots, format_day, format_slot
 
 FLOW = "meeting"
@@ -127,11 +127,13 @@ def _put_offer(ctx: FlowContext, meeting: Meeting, member: Participant, intro_te
     told = reach.reachable(others)
     text = f"{intro_text}\nWhich time suits you for your {_what(meeting)} ({ctx.options.meeting_minutes} min)?" \
            + (f" I'll let {names(told)} know." if told else "") + reach.note_for(others)
-    message = Message(text.strip(), choices=options, intent=f"propose_{meeting.kind}")
     key = _offer_key(meeting, round_number, member)
-    shown = {"offer_key": key} if via_outbox else {}
+    if not via_outbox:  # a reply: the platform keeps it under its own key once posted
+        key = f"{key}:reply:{ctx.now:%Y%m%dT%H%M%S%f}"
+    message = Message(text.strip(), choices=options, intent=f"propose_{meeting.kind}",
+                      reply_key="" if via_outbox else key)
     ctx.open_prompt(member, FLOW, meeting.id, stage="slot", round=round_number, choices=choices_state(options),
-                    **shown)
+                    offer_key=key, **({} if via_outbox else {"reply": True}))
     if via_outbox:
         ctx.send_to(member, message, key, meeting.cohort_id)
     return message
@@ -144,12 +146,17 @@ def _offer_key(meeting: Meeting, round_number: int, member: Participant) -> str:
 def _redraw_offers(ctx: FlowContext, meeting: Meeting, note, but_for: int | None = None) -> None:
     """Offers of times still showing their buttons: redraw them with what happened (a stale tap
     would only be told anyway), then close their questions."""
-    for prompt in ctx.session.scalars(select(Prompt).where(
-            Prompt.flow == FLOW, Prompt.ref_id == meeting.id, Prompt.status == "open",
-            Prompt.participant_id != (but_for or 0))):
-        key = (prompt.state or {}).get("offer_key")
+    offers = [(p, (p.state or {}).get("offer_key")) for p in ctx.session.scalars(select(Prompt).where(
+        Prompt.flow == FLOW, Prompt.ref_id == meeting.id, Prompt.status == "open",
+        Prompt.participant_id != (but_for or 0)))]
+    # A reply is redrawn only if its platform kept it (a console reply, or one only its author
+    # saw in a group chat, cannot be; a stale tap on it is told what happened).
+    replies = [key for p, key in offers if key and (p.state or {}).get("reply")]
+    kept = set(ctx.session.scalars(select(Delivery.idempotency_key).where(Delivery.idempotency_key.in_(replies)))) \
+        if replies else set()
+    for prompt, key in offers:
         member = ctx.session.get(Participant, prompt.participant_id)
-        if key and member is not None:
+        if key and member is not None and (key in kept or not (prompt.state or {}).get("reply")):
             ctx.send_to(member, Message(note(member), intent="offer_closed", replaces=key), f"{key}:closed",
                         meeting.cohort_id)
     ctx.close_prompts(FLOW, meeting.id)
