@@ -242,9 +242,12 @@ def cohort_figures(ctx: FlowContext, cohort: Cohort, since: datetime | None = No
     held_since = Counter(session.scalars(select(Meeting.kind).where(
         Meeting.cohort_id == cohort.id, Meeting.kind.in_(("buddy", "shadowing")), Meeting.status == "held",
         held_at >= since, held_at <= now)))
+    # Of the pairs counted (active ones), as contracts and projects are: "3/2" would read as nonsense.
+    active_pairs = select(Pair.id).where(Pair.cohort_id == cohort.id, Pair.status == "active")
     shadowing = dict(session.execute(
         select(Meeting.direction, func.count(func.distinct(Meeting.pair_id)))
-        .where(Meeting.cohort_id == cohort.id, Meeting.kind == "shadowing", Meeting.status == "held")
+        .where(Meeting.cohort_id == cohort.id, Meeting.kind == "shadowing", Meeting.status == "held",
+               Meeting.pair_id.in_(active_pairs))
         .group_by(Meeting.direction)).all())
     # The same rule as the nudges, so what the coordinator reads is what the pairs were sent.
     found = quiet_rule.quiet_pairs(ctx, cohort)
@@ -252,7 +255,6 @@ def cohort_figures(ctx: FlowContext, cohort: Cohort, since: datetime | None = No
     quiet_reasons = {q.pair.id: q.reason for q in found}
     ran = set(session.scalars(select(StepRun.step_id).where(StepRun.cohort_id == cohort.id)))
     surveys = [_survey_figure(ctx, cohort, survey, step) for survey, step in sent_surveys(programme, ran)]
-    active_pairs = select(Pair.id).where(Pair.cohort_id == cohort.id, Pair.status == "active")
     agreed = set(session.scalars(select(Contract.pair_id).where(
         Contract.pair_id.in_(active_pairs), Contract.completed_at.is_not(None))))
     named = pair_names(session, [pid for pid, _, _ in pairs if pid not in agreed])

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot import enrolment
 from bot.events import Address, Command
-from bot.models import Meeting, Organisation, PairMember, Participant, Person
+from bot.models import Meeting, Organisation, Pair, PairMember, Participant, Person
 from bot.surveys import get_survey
 from harness import PEOPLE, PLATFORM, make_harness
 
@@ -235,3 +235,21 @@ def test_a_broken_pair_is_neither_chased_for_a_contract_nor_counted(cohort):
     assert ended.text.startswith("Ended #"), ended.text
     text = status(h)
     assert "Contracts agreed: 2 of 2" in text.splitlines() and "Offered, not booked: 0" in text
+
+
+def test_shadowing_counts_only_pairs_still_counted_so_it_never_reads_more_than_all(cohort):
+    """A pair that shadowed and then broke up leaves the count with its pair: "2 of 2", not "3 of 2"."""
+    h = cohort
+    pair_ids = [pair_of(h, user) for user in ("ben", "dana", "finn")]
+    with h.db.session() as s:
+        for pair_id in pair_ids:
+            pair = s.get(Pair, pair_id)
+            s.add(Meeting(cohort_id=pair.cohort_id, pair_id=pair_id, kind="shadowing",
+                          direction="manager_shadows_clinician", step_id="shadowing-1", status="held",
+                          slots=[], agreed_at=h.clock.now() - timedelta(days=1), created_at=h.clock.now()))
+    ended = h.core.handle(Command(h.users["rita"], f"pair break #{pair_of(h, 'finn')}"))[0]
+    assert ended.text.startswith("Ended #"), ended.text
+    assert "Shadowing: manager → clinician 2 of 2" in status(h)
+    h.core.send_weekly_digest(h.cohort_id)
+    h.deliver()
+    assert "manager → clinician 2/2" in digests(h)[-1].text

@@ -14,6 +14,7 @@ there. Run more by hand with `PAIRBOT_SIM_EXAMPLES=1000 pytest tests/test_cohort
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -146,6 +147,11 @@ def _check(result, db: Database) -> None:
         for delivery in deliveries:
             seen.add(delivery.intent, Message.from_dict(delivery.message))
         assert seen.problems() == []
+        # A digest's "done/all" figures never read more done than there are.
+        for delivery in deliveries:
+            if delivery.intent == "digest":
+                text = delivery.message["text"]
+                assert all(int(done) <= int(of) for done, of in re.findall(r"\b(\d+)/(\d+)\b", text)), text
         # Nothing private in a group conversation; nothing said in the group saved as private.
         for delivery in deliveries:
             if Recipient.from_dict(delivery.recipient).group:
