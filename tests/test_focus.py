@@ -171,3 +171,31 @@ def test_an_invitation_to_a_workshop_that_is_over_answers_no_bare_number_and_a_l
 def _rsvps(h):
     with h.db.session() as s:
         return s.scalars(select(Rsvp)).all()
+
+
+def test_two_shadowing_visits_awaiting_did_it_happen_are_told_apart_in_the_question_and_in_which(chat):
+    """A pair has one shadowing visit each way. Both asked "did it happen?" at once, a typed "1"
+    asks which, and each option says who shadowed whom, as the questions themselves did."""
+    from bot.flows import meeting as meeting_flow
+    from bot.models import Meeting
+
+    h = chat
+    for step in ("manager-shadows-clinician", "clinician-shadows-manager"):
+        h.run_step(step)
+    with h.db.session() as s:
+        visits = list(s.scalars(select(Meeting).where(Meeting.kind == "shadowing").order_by(Meeting.id)))
+        for visit in visits:
+            visit.status = "unscheduled"  # arranged directly: no time tells them apart
+        ids = [v.id for v in visits]
+    with h.core.unit() as ctx:
+        for meeting_id in ids:
+            meeting_flow.ask_outcome(ctx, meeting_id)
+    h.deliver()
+    asked = [m.text for m in h.inbox("ben") if m.intent == "did_you_meet"]
+    assert "Did your shadowing visit (the manager shadowing the clinician) happen?" in asked
+    assert "Did your shadowing visit (the clinician shadowing the manager) happen?" in asked
+    reply = h.say("ben", "1")
+    assert reply[0].intent == "which_question", reply[0].text
+    labels = [c.label for c in reply[0].choices]
+    assert "Whether your shadowing visit (the manager shadowing the clinician) happened" in labels
+    assert "Whether your shadowing visit (the clinician shadowing the manager) happened" in labels

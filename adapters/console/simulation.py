@@ -216,6 +216,8 @@ class Persona:
         marker = WHICH_MARKERS.get(meant or "")
         if marker is not None:
             options = [c for c in options if marker.search(c.label.lower())]
+        if meant == "meeting":  # which meeting: the one the message they answered names
+            options = [c for c in options if _named_meeting(c.label) in answering.lower()]
         if not options:
             neither = next((c for c in reply.choices if c.label == "Neither"), None)
             return [Action(Clicked(self.address, neither.action, neither.value), label="clicks “Neither”")] \
@@ -367,6 +369,13 @@ def _find(message: Message, action: str, suffix: str | None = None) -> Choice | 
 
 # --- which question a message asks -------------------------------------------------------------------
 SURVEY_HEADING = re.compile(r"^(?P<title>.+) \(question (?P<number>\d+) of \d+\)$", re.MULTILINE)
+
+
+def _named_meeting(label: str) -> str:
+    """The meeting a "which question?" option names: "whether your shadowing visit (the manager
+    shadowing the clinician) happened" -> "shadowing visit (the manager shadowing the clinician)"."""
+    named = re.sub(r"^(whether (to find new times for )?your|a time for your) ", "", label.lower().rstrip("…"))
+    return re.sub(r" happened$", "", named)
 
 
 def meant_for(message: Message, option: Choice | None) -> tuple[str | None, int | None, str | None]:

@@ -39,6 +39,15 @@ def _what(meeting: Meeting) -> str:
     return "buddy meeting"
 
 
+def _which(meeting: Meeting) -> str:
+    """The meeting told apart from the pair's other one of its kind: a shadowing visit by who
+    shadows whom (a pair has one each way, and a question about one can meet the other's)."""
+    if meeting.kind == "shadowing" and "_shadows_" in meeting.direction:
+        visitor, host = meeting.direction.split("_shadows_", 1)
+        return f"{_what(meeting)} (the {visitor} shadowing the {host})"
+    return _what(meeting)
+
+
 def propose(ctx: FlowContext, cohort: Cohort, pair: Pair, *, proposer: Participant,
             slot_members: list[Participant], kind: str, step_id: str, intro_text: str,
             direction: str = "", title: str = "") -> Meeting | None:
@@ -365,7 +374,7 @@ def ask_outcome(ctx: FlowContext, meeting_id: int) -> int:
     if _asked_outcome(ctx, meeting) >= {m.id for m in members}:
         return 0
     when = f" on {format_slot(meeting.agreed_at, _tz(members[0]))}" if meeting.agreed_at else ""
-    text = f"Did your {_what(meeting)}{when} happen?"
+    text = f"Did your {_which(meeting)}{when} happen?"
     options = (
         choice("Yes, we met", FLOW, "outcome", meeting.id, "yes"),
         choice("No", FLOW, "outcome", meeting.id, "no"),
@@ -457,7 +466,10 @@ def settled(ctx: FlowContext, who: Participant, prompt) -> str | None:
 
 def about(ctx: FlowContext, prompt) -> str:
     meeting = ctx.session.get(Meeting, prompt.ref_id)
-    what = _what(meeting) if meeting else "meeting"
+    what = _which(meeting) if meeting else "meeting"
+    if meeting is not None and meeting.kind != "shadowing" and meeting.agreed_at:
+        member = ctx.session.get(Participant, prompt.participant_id)
+        what += f" on {format_slot(meeting.agreed_at, _tz(member))}" if member is not None else ""
     stage = prompt.state.get("stage")
     if stage == "outcome":
         return f"whether your {what} happened"
