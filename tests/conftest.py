@@ -14,6 +14,12 @@ from bot.db import Database
 POSTGRES_URL = os.environ.get("PAIRBOT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto`: one worker more than the CPUs this process may use. The fault tests spend most of
+    their time waiting for real outages to pass; the whole-cohort runs use the CPU they leave."""
+    return len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) + 1
+
+
 def _postgres_or_skip() -> None:
     try:
         engine = create_engine(POSTGRES_URL)
