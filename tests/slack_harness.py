@@ -163,6 +163,12 @@ class SlackBot(LoopbackBot):
         assert messages, f"nothing was posted to {users}"
         return messages[-1]
 
+    def newest(self, user: str, words: str) -> dict | None:
+        """The newest message to `user` whose text or buttons hold `words` (replies after an ack and
+        the outbox's sends may arrive in either order, so "the last one" is not always it)."""
+        return next((m for m in reversed(self.inbox(user)) if words in m["text"] or words in str(m.get("blocks"))),
+                    None)
+
     def messages_in(self, channel: str) -> list[dict]:
         """The channel as Slack holds it now (after updates), oldest first."""
         stored = self.fake.messages.get(channel, {})

@@ -373,15 +373,14 @@ def test_when_one_member_books_the_others_offer_of_the_same_times_shows_the_book
     async def scenario(bot):
         cohort = await enrol_pair(bot)
         bot.run_step(cohort, "buddy-meeting-1")  # Ben gets the times
-        await bot.settle()
-        ben_offer = bot.last("U0BEN")
+        await bot.until(lambda: bot.newest("U0BEN", "Which time"), 15)
+        ben_offer = bot.newest("U0BEN", "Which time")
         await bot.command("U0RITA", "nudge <@U0ASHA|asha>")
         await bot.settle()
-        nudge = bot.last("U0ASHA")
-        await bot.click("U0ASHA", nudge, "Suggest times")  # Asha gets the same times
-        await bot.until(lambda: any(b["type"] == "actions" and "Which time" in bot.last("U0ASHA")["text"]
-                                    for b in bot.last("U0ASHA")["blocks"]))
-        asha_offer = bot.last("U0ASHA")
+        await bot.until(lambda: bot.newest("U0ASHA", "Suggest times"), 15)
+        await bot.click("U0ASHA", bot.newest("U0ASHA", "Suggest times"), "Suggest times")  # the same times
+        await bot.until(lambda: bot.newest("U0ASHA", "Which time"), 15)
+        asha_offer = bot.newest("U0ASHA", "Which time")
         slot = [e["text"]["text"] for b in asha_offer["blocks"] if b["type"] == "actions" for e in b["elements"]][0]
         await bot.click("U0ASHA", asha_offer, slot)
         await bot.settle()
@@ -402,29 +401,28 @@ def test_an_offer_given_as_a_reply_shows_the_booking_when_the_buddy_books(tmp_pa
     one, that reply loses its buttons too, not only the offer the outbox sent."""
     @run
     async def scenario(bot):
+        newest = bot.newest
         cohort = await enrol_pair(bot)
         bot.run_step(cohort, "buddy-meeting-1")  # Ben gets the times
         await bot.settle()
         await bot.command("U0RITA", "nudge <@U0BEN|ben>")
-        await bot.settle()
-        nudge = next(m for m in reversed(bot.inbox("U0BEN")) if "Suggest times" in str(m.get("blocks")))
-        await bot.click("U0BEN", nudge, "Suggest times")
-        await bot.until(lambda: "These are the times I offered" in bot.last("U0BEN")["text"])
-        copy = bot.last("U0BEN")
+        await bot.until(lambda: newest("U0BEN", "Suggest times"), 15)
+        await bot.click("U0BEN", newest("U0BEN", "Suggest times"), "Suggest times")
+        await bot.until(lambda: newest("U0BEN", "These are the times I offered"), 15)
+        copy = newest("U0BEN", "These are the times I offered")
         assert any(b["type"] == "actions" for b in copy["blocks"])
         await bot.command("U0RITA", "nudge <@U0ASHA|asha>")
-        await bot.settle()
-        nudge = next(m for m in reversed(bot.inbox("U0ASHA")) if "Suggest times" in str(m.get("blocks")))
-        await bot.click("U0ASHA", nudge, "Suggest times")
-        await bot.until(lambda: "Which time" in bot.last("U0ASHA")["text"])
-        asha_offer = bot.last("U0ASHA")
+        await bot.until(lambda: newest("U0ASHA", "Suggest times"), 15)
+        await bot.click("U0ASHA", newest("U0ASHA", "Suggest times"), "Suggest times")
+        await bot.until(lambda: newest("U0ASHA", "Which time"), 15)
+        asha_offer = newest("U0ASHA", "Which time")
         slot = [e["text"]["text"] for b in asha_offer["blocks"] if b["type"] == "actions" for e in b["elements"]][0]
         await bot.click("U0ASHA", asha_offer, slot)
         await bot.settle()
 
         def copy_now():
             return next(m for m in bot.messages_in(copy["channel"]) if m["ts"] == copy["ts"])
-        await bot.until(lambda: "booked this buddy meeting" in copy_now()["text"])
+        await bot.until(lambda: "booked this buddy meeting" in copy_now()["text"], 15)
         assert copy_now()["text"] == f"✓ Dr Asha Patel booked this buddy meeting for {slot}."
         assert not any(b["type"] == "actions" for b in copy_now().get("blocks", []))
         with bot.db.session() as s:

@@ -171,8 +171,10 @@ def test_when_the_card_cannot_be_redrawn_the_acknowledgement_is_sent_as_a_messag
         card_id, card = bot.last_card("29:asha")
         bot.connector.fail(403, when=lambda r: r.method == "PUT")
         assert await bot.submit("29:asha", card_id, submit_data(card, "Yes, I'll be there")) == 201
-        reply_id, reply = bot.last_card("29:asha")
-        assert reply_id != card_id and "you're down as coming" in reply["body"][0]["text"]
+        # The calendar invitation goes through the outbox and may arrive before or after the reply.
+        reply_id, reply = next((i, c) for i, c in reversed(bot.cards(personal("29:asha")))
+                               if "you're down as coming" in c["body"][0]["text"])
+        assert reply_id != card_id
 
     stale(tmp_path)
 
@@ -328,7 +330,8 @@ def test_sends_are_paced_to_teams_limits_per_conversation(tmp_path):
             cohort = bot.enrol_pair()
             for user in ("29:asha", "29:ben"):
                 await bot.install(user)
-            await asyncio.sleep(0.3)
+            await bot.until(lambda: all(any(s.method == "POST" for s in bot.connector.to(personal(user)))
+                                        for user in ("29:asha", "29:ben")))  # the welcomes are out
             bot.run_step(cohort, "launch-workshop")
             bot.run_step(cohort, "pre-survey")
             bot.run_step(cohort, "pair-contract")
@@ -336,9 +339,11 @@ def test_sends_are_paced_to_teams_limits_per_conversation(tmp_path):
             for user in ("29:asha", "29:ben"):
                 times = [s.at for s in bot.connector.to(personal(user)) if s.method == "POST"][1:]
                 assert len(times) == 3
-                # Spaced at the sender (at least 1/7 s); arrival times carry a few ms of HTTP jitter.
-                assert all(later - earlier >= 0.1 for earlier, later in zip(times, times[1:]))
-                assert times[-1] - times[0] >= 2 / 7 - 0.03
+                # Spaced at the sender (1/7 s); each send is a thread, and on a busy machine arrival
+                # times jitter by tens of ms, so allow half an interval each. Unpaced, the three
+                # arrive within a few ms of each other.
+                assert all(later - earlier >= 0.5 / 7 for earlier, later in zip(times, times[1:]))
+                assert times[-1] - times[0] >= 1.5 / 7
         finally:
             await stop_bot(bot)
 
@@ -368,7 +373,10 @@ def test_the_app_wide_limit_spaces_sends_across_conversations(tmp_path):
             bot.run_step(cohort, "pre-survey")
             await bot.settle()
             times = sorted(s.at for s in bot.connector.sent[before:] if s.method == "POST")
-            assert len(times) == 4 and times[-1] - times[0] >= 3 / 10 - 0.03
+            # Four sends at 10 a second span 0.3 s as they leave; arrivals jitter by tens of ms on a
+            # busy machine (each send is a thread), so allow one interval. Unlimited, all four
+            # arrive within a few ms.
+            assert len(times) == 4 and times[-1] - times[0] >= 2 / 10
         finally:
             await stop_bot(bot)
 
@@ -462,15 +470,18 @@ def test_a_card_of_times_given_as_a_reply_shows_the_booking_when_the_buddy_books
         await bot.settle()
         nudge_id, nudge = bot.last_card("29:ben")
         assert await bot.submit("29:ben", nudge_id, submit_data(nudge, "Suggest times")) == 201
-        await bot.until(lambda: "These are the times I offered" in bot.last_card("29:ben")[1]["body"][0]["text"])
-        copy_id, copy = bot.last_card("29:ben")
+        def newest(user, words):  # a reply in the turn and the outbox's sends may arrive in either order
+            return next(((i, c) for i, c in reversed(bot.cards(personal(user))) if words in c["body"][0]["text"]),
+                        None)
+        await bot.until(lambda: newest("29:ben", "These are the times I offered"), 15)
+        copy_id, copy = newest("29:ben", "These are the times I offered")
         assert [a for a in copy["actions"] if a["type"] == "Action.Submit"]
         await bot.say("29:rita", "nudge asha@trust.example")
         await bot.settle()
         nudge_id, nudge = bot.last_card("29:asha")
         assert await bot.submit("29:asha", nudge_id, submit_data(nudge, "Suggest times")) == 201
-        await bot.settle()
-        offer_id, offer = bot.last_card("29:asha")
+        await bot.until(lambda: newest("29:asha", "Which time"), 15)
+        offer_id, offer = newest("29:asha", "Which time")
         first = next(a for a in offer["actions"] if a["type"] == "Action.Submit")
         assert await bot.submit("29:asha", offer_id, first["data"]) == 201
         await bot.settle()
