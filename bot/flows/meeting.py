@@ -142,7 +142,7 @@ def _put_offer(ctx: FlowContext, meeting: Meeting, member: Participant, intro_te
     message = Message(text.strip(), choices=options, intent=f"propose_{meeting.kind}",
                       reply_key="" if via_outbox else key)
     ctx.open_prompt(member, FLOW, meeting.id, stage="slot", round=round_number, choices=choices_state(options),
-                    offer_key=key, **({} if via_outbox else {"reply": True}))
+                    offer_key=key)
     if via_outbox:
         ctx.send_to(member, message, key, meeting.cohort_id)
     return message
@@ -150,6 +150,11 @@ def _put_offer(ctx: FlowContext, meeting: Meeting, member: Participant, intro_te
 
 def _offer_key(meeting: Meeting, round_number: int, member: Participant) -> str:
     return f"meeting:{meeting.id}:offer:{round_number}:to:{member.id}"
+
+
+def _is_reply(offer_key: str | None) -> bool:
+    """An offer given as a direct reply (its key names it so), not one the outbox sent."""
+    return bool(offer_key) and ":reply:" in offer_key
 
 
 def _redraw_offers(ctx: FlowContext, meeting: Meeting, note, but_for: int | None = None) -> None:
@@ -160,12 +165,12 @@ def _redraw_offers(ctx: FlowContext, meeting: Meeting, note, but_for: int | None
         Prompt.participant_id != (but_for or 0)))]
     # A reply is redrawn only if its platform kept it (a console reply, or one only its author
     # saw in a group chat, cannot be; a stale tap on it is told what happened).
-    replies = [key for p, key in offers if key and (p.state or {}).get("reply")]
+    replies = [key for _prompt, key in offers if _is_reply(key)]
     kept = set(ctx.session.scalars(select(Delivery.idempotency_key).where(Delivery.idempotency_key.in_(replies)))) \
         if replies else set()
     for prompt, key in offers:
         member = ctx.session.get(Participant, prompt.participant_id)
-        if key and member is not None and (key in kept or not (prompt.state or {}).get("reply")):
+        if key and member is not None and (key in kept or not _is_reply(key)):
             ctx.send_to(member, Message(note(member), intent="offer_closed", replaces=key), f"{key}:closed",
                         meeting.cohort_id)
     ctx.close_prompts(FLOW, meeting.id)
