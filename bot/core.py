@@ -303,11 +303,10 @@ class Pairbot:
     def replied(self, who: Address, posted: list[tuple[Message, str]]) -> int:
         """Direct replies to `who` that the platform took, with its ref for each: those with a
         `reply_key` are kept so that a later message can redraw them. Returns how many were kept."""
-        kept = [(Recipient.person(who), message, ref) for message, ref in posted if message.reply_key and ref]
-        if not kept:
+        if not posted:
             return 0
         with self.unit() as ctx:
-            return outbox.record_replies(ctx.session, kept, ctx.now)
+            return outbox.record_replies(ctx.session, [(Recipient.person(who), m, ref) for m, ref in posted], ctx.now)
 
     def mark_unreachable(self, address: Address, reason: str) -> None:
         """A person left the workspace or blocked the app (the platform said so twice, hours apart):

@@ -116,6 +116,11 @@ class TeamsBot(LoopbackBot):
                     found.append((sent.id, attachment["content"]))
         return found
 
+    def newest_card(self, user: str, words: str) -> tuple[str, dict] | None:
+        """The newest card to `user` whose first text holds `words` (a reply in the turn and the
+        outbox's sends may arrive in either order, so "the last one" is not always it)."""
+        return next(((i, c) for i, c in reversed(self.cards(personal(user))) if words in c["body"][0]["text"]), None)
+
     def last_card(self, user: str) -> tuple[str, dict]:
         cards = self.cards(personal(user))
         assert cards, f"no card was sent to {user}"

@@ -172,8 +172,7 @@ def test_when_the_card_cannot_be_redrawn_the_acknowledgement_is_sent_as_a_messag
         bot.connector.fail(403, when=lambda r: r.method == "PUT")
         assert await bot.submit("29:asha", card_id, submit_data(card, "Yes, I'll be there")) == 201
         # The calendar invitation goes through the outbox and may arrive before or after the reply.
-        reply_id, reply = next((i, c) for i, c in reversed(bot.cards(personal("29:asha")))
-                               if "you're down as coming" in c["body"][0]["text"])
+        reply_id, _reply = bot.newest_card("29:asha", "you're down as coming")
         assert reply_id != card_id
 
     stale(tmp_path)
@@ -470,9 +469,7 @@ def test_a_card_of_times_given_as_a_reply_shows_the_booking_when_the_buddy_books
         await bot.settle()
         nudge_id, nudge = bot.last_card("29:ben")
         assert await bot.submit("29:ben", nudge_id, submit_data(nudge, "Suggest times")) == 201
-        def newest(user, words):  # a reply in the turn and the outbox's sends may arrive in either order
-            return next(((i, c) for i, c in reversed(bot.cards(personal(user))) if words in c["body"][0]["text"]),
-                        None)
+        newest = bot.newest_card
         await bot.until(lambda: newest("29:ben", "These are the times I offered"), 15)
         copy_id, copy = newest("29:ben", "These are the times I offered")
         assert [a for a in copy["actions"] if a["type"] == "Action.Submit"]
