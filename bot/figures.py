@@ -24,6 +24,14 @@ from bot.programme import SHADOWING_DIRECTIONS, SURVEY_INTENTS, Programme, Step
 from bot.steps import ROLE_AUDIENCES
 from bot.surveys import Survey, get_survey
 
+def step_label(step: Step) -> str:
+    """A step as a coordinator reads it in "Next:": a group_meeting step sends the invitations (its
+    workshop is days later), so it is named for them, not as the meeting itself."""
+    if step.intent == "group_meeting":
+        return f"invitations to {step.params.get('title') or 'a group meeting'}"
+    return step.intent.replace("_", " ")
+
+
 # How each shadowing direction reads in a message.
 DIRECTIONS = {d: " → ".join(d.split("_shadows_")) for d in SHADOWING_DIRECTIONS}
 MEMBER_ORDER = {"manager": 0, "clinician": 1}  # as context.pair_members: managers first

@@ -10,7 +10,7 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot import enrolment
-from bot.events import Address
+from bot.events import Address, Command
 from bot.models import Person
 from harness import PLATFORM, make_harness
 from scheduler.timeline import Timeline, digest_job_id
@@ -130,3 +130,16 @@ def test_a_digest_held_back_by_quiet_hours_shows_the_figures_of_when_it_goes_out
     (held,) = digests(h, "fran")
     assert "Before we start: 1/2 answered" in held.text  # counted when it went out
     assert held.text.splitlines()[0] == digests(h, "rita")[-1].text.splitlines()[0]  # the same week's digest
+
+
+def test_next_names_a_workshop_step_as_its_invitations_not_as_the_meeting(h):
+    """The launch workshop's step sends invitations on Mon 4 Jan; the workshop is on Thu 7 Jan.
+    "Next: Mon 4 Jan group meeting" read as if the meeting itself were that day."""
+    for step in ("enrol", "pairs-announced", "pre-survey"):
+        h.run_step(step)
+    h.core.send_weekly_digest(h.cohort_id)
+    h.deliver()
+    (next_line,) = [line for line in digests(h, "rita")[-1].text.splitlines() if line.startswith("Next: ")]
+    assert "invitations to Launch workshop" in next_line and "group meeting" not in next_line, next_line
+    status = h.core.handle(Command(h.users["rita"], "status"))[0].text
+    assert "invitations to Launch workshop" in status and "group_meeting" not in status, status

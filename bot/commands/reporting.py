@@ -15,7 +15,7 @@ from bot.flows import quiet as quiet_rule
 from bot.commands.common import Call, CommandSpec, find_cohort, find_pair, named_profile, options, pair_label
 from bot.context import pair_members
 from bot.messages import Document, Message
-from bot.figures import DIRECTIONS, cohort_figures, finished, offered, quiet_note, quiet_weeks, sent_surveys
+from bot.figures import DIRECTIONS, cohort_figures, finished, offered, quiet_note, quiet_weeks, sent_surveys, step_label
 from bot.flows.survey import closes_at
 from bot.models import (Cohort, Contract, Meeting, Pair, PairMember, Participant, Project, Reflection, Rsvp, StepRun,
                         SurveyResponse)
@@ -60,7 +60,7 @@ def _cohort_status(call: Call, cohort: Cohort) -> Message:
         "Projects: " + ", ".join(f"{stage} {n}" for stage, n in f.project_stages.items()),
         "Quiet pairs (no meeting held or booked for longer than their plan allows): "
         + (", ".join(quiet) + (f" and {len(f.quiet) - 10} more" if len(f.quiet) > 10 else "") if quiet else "none"),
-        "Next: " + ("; ".join(f"{due:%d %b} {s.intent}" for due, s in f.upcoming) or "programme complete"),
+        "Next: " + ("; ".join(f"{due:%d %b} {step_label(s)}" for due, s in f.upcoming) or "programme complete"),
     ]
     return Message("\n".join(lines), intent="status")
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from bot.context import FlowContext, names, pair_members
-from bot.figures import DIRECTIONS, CohortFigures, cohort_figures, quiet_note
+from bot.figures import DIRECTIONS, CohortFigures, cohort_figures, quiet_note, step_label
 from bot.messages import Message
 from bot.models import Cohort
 
@@ -85,8 +85,10 @@ def digest(ctx: FlowContext, cohort: Cohort, heading: str) -> Message:
     if f.project_asked:
         lines.append("Projects: " + ", ".join(f"{stage} {n}" for stage, n in f.project_stages.items()))
     if f.upcoming:
-        lines.append("Next: " + "; ".join(f"{due:%a} {due.day} {due:%b} {step.intent.replace('_', ' ')}"
-                                          for due, step in f.upcoming[:2]))
+        upcoming = [f"{due:%a} {due.day} {due:%b} {step_label(step)}" for due, step in f.upcoming[:2]]
+        line = "Next: " + "; ".join(upcoming)
+        # A long workshop title may take the line: the second step waits for the next digest.
+        lines.append(line if len(line) <= LINE_WIDTH else f"Next: {upcoming[0]}")
     return Message("\n".join(lines), intent="digest", recount=f"digest:{cohort.id}:{heading}")
 
 
