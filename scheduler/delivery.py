@@ -140,6 +140,8 @@ class DeliveryWorker:
             self._recording = 0  # results being written just now
             self._sending: dict[asyncio.Task, int] = {}  # lanes with a send in flight -> its delivery
             self._renewed_at = time.monotonic()
+            self._reached_database = False  # this round of the loop read or wrote the database
+            self._record_failing = False  # the recorder's last write failed; it retries with backoff
         self._supervised = supervised
         self._stopping = False
         if self._recorder is None or self._recorder.done():
@@ -180,13 +182,16 @@ class DeliveryWorker:
     async def _top_up(self) -> int:
         """Renew the lease on what is held, and claim more while there is room; returns how many
         were claimed."""
+        self._reached_database = False
         if self._held and time.monotonic() - self._renewed_at >= RENEW_SECONDS:
             await asyncio.to_thread(self._renew, list(self._held))
             self._renewed_at = time.monotonic()
+            self._reached_database = True
         room = self.batch_size - len(self._held)
         if room < max(1, self.batch_size // 2):
             return 0
         batch, refs = await asyncio.to_thread(self._claim, room, list(self._held))
+        self._reached_database = True
         if not self._held:
             self._renewed_at = time.monotonic()
         self._dispatch(batch, refs)
@@ -364,9 +369,11 @@ class DeliveryWorker:
                     self._recorded.set()
                     self._settled.set()
                     return
+                self._record_failing = True
                 await asyncio.sleep(self.backoff.failed(error))
                 continue
             self._recording = 0
+            self._record_failing = False
             self.backoff.worked()
             self.last_progress = time.monotonic()
             for outcome in group:
@@ -482,7 +489,10 @@ class DeliveryWorker:
                 except Exception as error:
                     await _wait(stop, self.backoff.failed(error))
                     continue
-                if self.health.troubles().get(self.part) and not self._outcomes:
+                # Works again only on the database's word: a round that claimed nothing because
+                # its hands are full, or while the recorder's writes fail, proves nothing.
+                if (self._reached_database and not self._record_failing
+                        and self.health.troubles().get(self.part)):
                     self.backoff.worked()
                 self.last_progress = time.monotonic()
                 if not claimed or len(self._held) > self.batch_size // 2:

@@ -252,3 +252,47 @@ def test_delivery_config_has_concurrency_and_a_retry_window_and_no_attempt_count
     config.write_text("[delivery]\nmax_attempts = 8\n")
     with pytest.raises(ConfigError, match="unknown key 'max_attempts'"):
         load_settings(config, env={})
+
+
+def test_while_results_cannot_be_written_the_worker_does_not_say_it_works_again(sqlite_url, caplog):
+    # Found in CI: with its hands full (nothing to claim) the loop took "no results waiting" for
+    # "the database works" while the recorder's write was still failing, so one outage was logged
+    # as ended and then as a new one. Here each write fails slowly, as a refused connection does.
+    h = make_harness(sqlite_url)
+    queue(h.core, [(f"p{n}", "1") for n in range(4)])
+    worker = DeliveryWorker(h.core, SlowSender(), batch_size=4, concurrency=4)
+    worker.backoff.cap = 0.2
+    outage = {"on": True}
+    record = worker._record
+
+    def record_unless_out(group):
+        if outage["on"]:
+            time.sleep(0.2)
+            raise OSError("connection refused")
+        return record(group)
+
+    worker._record = record_unless_out
+    seen: list[bool] = []  # whether the worker said it was in trouble, sampled through the outage
+
+    async def main():
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop, idle_seconds=0.02))
+        deadline = time.monotonic() + 20
+        while worker.part not in worker.health.troubles() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        until = time.monotonic() + 1.5
+        while time.monotonic() < until:
+            seen.append(worker.part in worker.health.troubles())
+            await asyncio.sleep(0.01)
+        outage["on"] = False
+        while statuses(h.core) != {f"p{n}:1": "sent" for n in range(4)} and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        stop.set()
+        await asyncio.wait_for(task, 15)
+
+    with caplog.at_level(logging.WARNING, logger="scheduler.delivery"):
+        asyncio.run(main())
+    assert seen and all(seen)
+    assert worker.part not in worker.health.troubles()
+    said = [r.getMessage() for r in caplog.records if worker.part in r.getMessage()]
+    assert len(said) == 2 and "cannot work" in said[0] and "works again" in said[1], said
