@@ -6,7 +6,7 @@ links, a file and a calendar invitation. It round-trips through JSON because the
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.events import Address
@@ -90,7 +90,23 @@ class Message:
     reply_key: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # By hand: dataclasses.asdict deep-copies every value, and a step's fan-out writes
+        # thousands of messages at once.
+        form = self.form
+        return {
+            "text": self.text,
+            "choices": [_plain(c) for c in self.choices],
+            "form": None if form is None else {
+                "id": form.id, "title": form.title, "fields": [_plain(f) for f in form.fields],
+                "submit_label": form.submit_label},
+            "links": [_plain(link) for link in self.links],
+            "intent": self.intent,
+            "document": None if self.document is None else _plain(self.document),
+            "replaces": self.replaces,
+            "recount": self.recount,
+            "invitation": None if self.invitation is None else _plain(self.invitation),
+            "reply_key": self.reply_key,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Message":
@@ -116,6 +132,11 @@ class Message:
             invitation=Invitation(**data["invitation"]) if data.get("invitation") else None,
             reply_key=data.get("reply_key", ""),
         )
+
+
+def _plain(value) -> dict[str, Any]:
+    """A dataclass whose fields are plain values (or tuples of them) as a JSON-ready dict."""
+    return {name: list(v) if isinstance(v, tuple) else v for name, v in value.__dict__.items()}
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,13 @@ worker whose lease ran out and whose rows another worker took cannot overwrite w
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Text, bindparam, cast, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from bot.db import insert_for
@@ -121,8 +123,8 @@ def claimed_deliveries(rows) -> list[ClaimedDelivery]:
         ClaimedDelivery(
             id=r.id,
             key=r.idempotency_key,
-            recipient=Recipient.from_dict(r.recipient),
-            message=Message.from_dict(r.message),
+            recipient=Recipient.from_dict(json.loads(r.recipient)),
+            message=Message.from_dict(json.loads(r.message)),
             attempts=r.attempts + 1,
             due_at=r.due_at or r.created_at,
             cohort_id=r.cohort_id,
@@ -135,9 +137,11 @@ def claimed_deliveries(rows) -> list[ClaimedDelivery]:
 def claim_rows(session: Session, platform: str, now: datetime, limit: int, owner: str = "",
                lease: timedelta = CLAIM_LEASE, skip: Iterable[int] = ()) -> list:
     """`claim`, as plain rows."""
-    # Plain rows, not ORM objects: a claim is on the hot path of every fan-out.
+    # Plain rows, not ORM objects: a claim is on the hot path of every fan-out. The JSON comes back
+    # as text, decoded by `claimed_deliveries` after the transaction (it holds SQLite's write lock).
     due = (
-        select(Delivery.id, Delivery.idempotency_key, Delivery.recipient, Delivery.message, Delivery.attempts,
+        select(Delivery.id, Delivery.idempotency_key, cast(Delivery.recipient, Text).label("recipient"),
+               cast(Delivery.message, Text).label("message"), Delivery.attempts,
                Delivery.due_at, Delivery.created_at, Delivery.cohort_id)
         .where(
             Delivery.platform == platform,
@@ -169,11 +173,12 @@ def _owned(ids, owner: str):
     return (Delivery.id.in_(ids), Delivery.claimed_by == owner, Delivery.status == "sending")
 
 
-def mark_sent(session: Session, sent: dict[int, str], now: datetime, owner: str = "") -> set[int]:
+def mark_sent(session: Session | Connection, sent: dict[int, str], now: datetime, owner: str = "") -> set[int]:
     """Mark deliveries sent; `sent` maps delivery id to the platform's message reference. Returns
     the ids marked; any other was no longer this owner's claim (it may have gone twice)."""
     if not sent:
         return set()
+    connection = session.connection() if isinstance(session, Session) else session
     table = Delivery.__table__
     # One executemany by primary key (much cheaper than one statement with a CASE per row).
     statement = (
@@ -181,14 +186,14 @@ def mark_sent(session: Session, sent: dict[int, str], now: datetime, owner: str 
         .where(table.c.id == bindparam("b_id"), table.c.claimed_by == owner, table.c.status == "sending")
         .values(status="sent", sent_at=now, platform_ref=bindparam("b_ref"), last_error=None)
     )
-    result = session.connection().execute(statement, [{"b_id": i, "b_ref": ref or None} for i, ref in sent.items()])
+    result = connection.execute(statement, [{"b_id": i, "b_ref": ref or None} for i, ref in sent.items()])
     if result.rowcount == len(sent):
         return set(sent)
     ids = sorted(sent)
     marked: set[int] = set()
     for start in range(0, len(ids), 500):
-        marked.update(session.scalars(select(Delivery.id).where(
-            Delivery.id.in_(ids[start : start + 500]), Delivery.claimed_by == owner, Delivery.status == "sent")))
+        marked.update(connection.scalars(select(table.c.id).where(
+            table.c.id.in_(ids[start : start + 500]), table.c.claimed_by == owner, table.c.status == "sent")))
     return marked
 
 
