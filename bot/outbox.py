@@ -173,6 +173,16 @@ def _owned(ids, owner: str):
     return (Delivery.id.in_(ids), Delivery.claimed_by == owner, Delivery.status == "sending")
 
 
+# One executemany by primary key (much cheaper than one statement with a CASE per row), built once:
+# it runs for every small group of sends.
+_MARK_SENT = (
+    update(Delivery.__table__)
+    .where(Delivery.__table__.c.id == bindparam("b_id"), Delivery.__table__.c.claimed_by == bindparam("b_owner"),
+           Delivery.__table__.c.status == "sending")
+    .values(status="sent", sent_at=bindparam("b_now"), platform_ref=bindparam("b_ref"), last_error=None)
+)
+
+
 def mark_sent(session: Session | Connection, sent: dict[int, str], now: datetime, owner: str = "") -> set[int]:
     """Mark deliveries sent; `sent` maps delivery id to the platform's message reference. Returns
     the ids marked; any other was no longer this owner's claim (it may have gone twice)."""
@@ -180,13 +190,8 @@ def mark_sent(session: Session | Connection, sent: dict[int, str], now: datetime
         return set()
     connection = session.connection() if isinstance(session, Session) else session
     table = Delivery.__table__
-    # One executemany by primary key (much cheaper than one statement with a CASE per row).
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("b_id"), table.c.claimed_by == owner, table.c.status == "sending")
-        .values(status="sent", sent_at=now, platform_ref=bindparam("b_ref"), last_error=None)
-    )
-    result = connection.execute(statement, [{"b_id": i, "b_ref": ref or None} for i, ref in sent.items()])
+    result = connection.execute(_MARK_SENT, [{"b_id": i, "b_ref": ref or None, "b_owner": owner, "b_now": now}
+                                             for i, ref in sent.items()])
     if result.rowcount == len(sent):
         return set(sent)
     ids = sorted(sent)
