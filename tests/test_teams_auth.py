@@ -155,3 +155,112 @@ def test_a_login_service_that_never_answers_fails_within_the_bound_and_ties_up_o
             listener.close()
 
     asyncio.run(asyncio.wait_for(scenario(), timeout=30))
+
+
+async def identity_endpoint(answer):
+    """A loopback Azure App Service identity endpoint (IDENTITY_ENDPOINT): `answer(request)` says
+    what it does with each token request."""
+    seen = []
+
+    async def token(request):
+        seen.append(request)
+        return await answer(request)
+
+    app = web.Application()
+    app.router.add_get("/msi/token", token)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/msi/token", seen
+
+
+def test_a_managed_identity_gets_its_token_from_the_identity_endpoint_off_the_loop(monkeypatch):
+    async def scenario():
+        async def grant(request):
+            return web.json_response({"access_token": "token-from-the-identity", "token_type": "Bearer",
+                                      "expires_on": str(int(time.time()) + 3600),
+                                      "resource": request.query["resource"]})
+
+        runner, url, seen = await identity_endpoint(grant)
+        monkeypatch.setenv("IDENTITY_ENDPOINT", url)
+        monkeypatch.setenv("IDENTITY_HEADER", "header-from-the-host")
+        health = Health()
+        built = auth.build(TeamsSettings(enabled=True, app_id=APP_ID, app_type="UserAssignedMSI"), health)
+        try:
+            await built.credentials.ready()
+            assert built.credentials.token_for(None).get_access_token() == "token-from-the-identity"
+            [asked] = seen
+            assert asked.query["client_id"] == APP_ID  # the user-assigned identity is the bot's app id
+            assert asked.query["resource"] == "https://api.botframework.com"
+            assert asked.headers["X-IDENTITY-HEADER"] == "header-from-the-host"
+            await built.credentials.ready()
+            assert len(seen) == 1  # kept until it nears expiry
+            assert auth.TOKEN_PART not in health.troubles()
+        finally:
+            built.close()
+            await runner.cleanup()
+
+    asyncio.run(asyncio.wait_for(scenario(), timeout=30))
+
+
+def test_a_managed_identity_endpoint_that_hangs_fails_within_the_bound_and_the_loop_runs_on(monkeypatch):
+    async def scenario():
+        over = asyncio.Event()
+
+        async def hang(request):
+            await over.wait()  # answers only when the test is over
+            return web.Response(status=503)
+
+        runner, url, seen = await identity_endpoint(hang)
+        monkeypatch.setenv("IDENTITY_ENDPOINT", url)
+        monkeypatch.setenv("IDENTITY_HEADER", "h")
+        health = Health()
+        built = auth.build(TeamsSettings(enabled=True, app_id=APP_ID, app_type="UserAssignedMSI"), health)
+        ticks = 0
+
+        async def loop_keeps_running():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.05)
+                ticks += 1
+
+        ticker = asyncio.create_task(loop_keeps_running())
+        started = time.monotonic()
+        try:
+            with pytest.raises(auth.TokenUnavailable) as missing:
+                await built.credentials.ready()
+            took = time.monotonic() - started
+            assert not missing.value.refused and "managed identity" in str(missing.value)
+            assert took < auth.FETCH_SECONDS + 2
+            assert ticks > took / 0.05 * 0.5, "the event loop was blocked"
+            assert "managed identity" in health.troubles()[auth.TOKEN_PART].reason
+        finally:
+            over.set()
+            ticker.cancel()
+            built.close()
+            await runner.cleanup()
+
+    asyncio.run(asyncio.wait_for(scenario(), timeout=30))
+
+
+def test_every_app_type_is_served_by_the_off_loop_authentication(tmp_path):
+    from adapters.teams.app import build
+    from bot.clock import ManualClock
+    from bot.core import Pairbot
+    from bot.db import Database
+    from bot import migrate
+
+    db = Database(f"sqlite:///{tmp_path / 'p.sqlite'}")
+    migrate.upgrade(db.engine)
+    core = Pairbot(db, ManualClock(dt.datetime(2026, 12, 1, 9, tzinfo=dt.timezone.utc)))
+    for app_type in ("MultiTenant", "SingleTenant", "UserAssignedMSI"):
+        settings = TeamsSettings(enabled=True, app_id=APP_ID, app_password="" if app_type == "UserAssignedMSI" else "s",
+                                 app_type=app_type, tenant_id="t1" if app_type == "SingleTenant" else "")
+        adapter = build(core, settings)
+        try:
+            assert isinstance(adapter.auth.authentication, auth.OffLoopAuthentication), app_type
+            assert adapter.sender.credentials is adapter.auth.credentials
+        finally:
+            adapter.auth.close()
+    db.dispose()

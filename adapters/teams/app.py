@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
-from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ConversationReference
 from msrest.exceptions import ClientRequestError, DeserializationError
 
@@ -51,16 +51,6 @@ FILE_CONSENT_INVOKE = "fileConsent/invoke"
 # The activity as Teams posted it: read once, because re-serialising botbuilder's Activity
 # costs more than the rest of a turn's own work.
 _POSTED: ContextVar[dict[str, Any] | None] = ContextVar("teams_posted_activity", default=None)
-
-
-class _BotConfig:
-    """The attribute names ConfigurationBotFrameworkAuthentication reads."""
-
-    def __init__(self, settings: TeamsSettings):
-        self.APP_ID = settings.app_id
-        self.APP_PASSWORD = settings.app_password
-        self.APP_TYPE = settings.app_type
-        self.APP_TENANTID = settings.tenant_id
 
 
 @dataclass(frozen=True)
@@ -128,13 +118,9 @@ def build(core: Pairbot, settings: TeamsSettings, staff: Staff | None = None,
     if not settings.app_id:
         log.warning("Teams: [teams] app_id is empty, so requests to /api/messages are NOT authenticated. "
                     "Use this only on a developer machine.")
-    auth = None
-    if settings.app_type == "UserAssignedMSI":
-        # A managed identity's token comes from the Azure host, not the login service: botbuilder's own.
-        adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(_BotConfig(settings)))
-    else:
-        auth = teams_auth.build(settings, health or Health())
-        adapter = CloudAdapter(auth.authentication)
+    # Every app type, a managed identity's too, fetches its tokens and signing keys off the loop.
+    auth = teams_auth.build(settings, health or Health())
+    adapter = CloudAdapter(auth.authentication)
     adapter.on_turn_error = _on_turn_error
     core.capabilities.register(PLATFORM, TeamsSender.capabilities)
     core.capabilities.contact_links.register(PLATFORM, contact_links)
@@ -142,7 +128,7 @@ def build(core: Pairbot, settings: TeamsSettings, staff: Staff | None = None,
     if not staff.coordinators:
         log.warning("Teams: no coordinator is named by email in [organisation] coordinators, so the first "
                     "person to add Pairbot in a tenant becomes its coordinator.")
-    credentials = auth.credentials if auth is not None else None
+    credentials = auth.credentials
     sender = TeamsSender(adapter, settings.app_id, core, credentials,
                          seconds_between_sends=settings.seconds_between_sends,
                          messages_per_second=settings.messages_per_second, calendar=calendar)

@@ -32,7 +32,7 @@ from botframework.connector.auth import (AuthenticateRequestResult, Authenticati
                                          BotFrameworkAuthenticationFactory, ClaimsIdentity, ConnectorFactory,
                                          MicrosoftAppCredentials, ServiceClientCredentialsFactory)
 from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor, _OpenIdMetadata
-from msal import ConfidentialClientApplication
+from msal import ConfidentialClientApplication, ManagedIdentityClient, UserAssignedManagedIdentity
 
 from bot.config import TeamsSettings
 from bot.health import Health
@@ -132,18 +132,44 @@ def install_metadata(urls: list[str], pool: ThreadPoolExecutor) -> None:
             JwtTokenExtractor.metadataCache[url] = OffLoopOpenIdMetadata(url, pool)
 
 
+class _TimedHttp:
+    """The http client msal's managed identity client is given: requests with our timeouts (msal
+    passes none, so a hung identity endpoint would hold its thread for ever)."""
+
+    def __init__(self) -> None:
+        self._session = requests.Session()
+
+    def get(self, url, **kwargs):
+        return self._session.get(url, timeout=HTTP_TIMEOUT, **kwargs)
+
+    def post(self, url, **kwargs):
+        return self._session.post(url, timeout=HTTP_TIMEOUT, **kwargs)
+
+    def close(self) -> None:
+        self._session.close()
+
+
 class AppToken(MicrosoftAppCredentials):
     """The bot's token for one audience. `ready()` fetches it off the loop; msrest's synchronous
-    signing (get_access_token) only reads the one already fetched, never the network."""
+    signing (get_access_token) only reads the one already fetched, never the network.
+    `managed_identity`: the token comes from the Azure host's identity endpoint for the app id
+    (a user-assigned managed identity, [teams] app_type = "UserAssignedMSI"), not with a secret."""
 
     def __init__(self, app_id: str, password: str, tenant: str, scope: str, login_url: str,
-                 pool: ThreadPoolExecutor):
+                 pool: ThreadPoolExecutor, managed_identity: bool = False):
         super().__init__(app_id, password, tenant or None, scope)
         self.oauth_endpoint = login_url + self.tenant
+        self.managed_identity = managed_identity
         self._fetch = _OneAtATime(pool)
         self._msal: ConfidentialClientApplication | None = None
+        self._identity: ManagedIdentityClient | None = None
         self._token = ""
         self._expires = 0.0  # time.time()
+
+    @property
+    def source(self) -> str:
+        return ("the Azure managed identity endpoint" if self.managed_identity
+                else f"the Microsoft login service at {self.oauth_endpoint}")
 
     async def ready(self) -> None:
         if self._token and self._expires - time.time() > TOKEN_MARGIN_SECONDS:
@@ -153,10 +179,11 @@ class AppToken(MicrosoftAppCredentials):
         except TokenUnavailable:
             raise
         except Exception as failure:
-            raise TokenUnavailable(f"no answer from the Microsoft login service at {self.oauth_endpoint}: "
-                                   f"{_why(failure)}") from None
+            raise TokenUnavailable(f"no answer from {self.source}: {_why(failure)}") from None
 
     def _acquire(self) -> tuple[str, float]:
+        if self.managed_identity:
+            return self._acquire_from_identity()
         if self._msal is None:
             # msal reads the authority's OpenID configuration here, over the network; the
             # operator chose the login URL, so msal's instance discovery (another host) is skipped.
@@ -168,6 +195,18 @@ class AppToken(MicrosoftAppCredentials):
         if "access_token" not in answer:
             raise TokenUnavailable(f"the Microsoft login service refused the app's credentials: "
                                    f"{answer.get('error', 'unknown error')}", refused=True)
+        return answer["access_token"], time.time() + float(answer.get("expires_in") or 3600)
+
+    def _acquire_from_identity(self) -> tuple[str, float]:
+        if self._identity is None:
+            self._identity = ManagedIdentityClient(UserAssignedManagedIdentity(client_id=self.microsoft_app_id),
+                                                   http_client=_TimedHttp())
+        resource = self.oauth_scope.removesuffix("/.default")
+        answer = self._identity.acquire_token_for_client(resource=resource)
+        if "access_token" not in answer:
+            raise TokenUnavailable(f"the Azure managed identity endpoint gave no token for app id "
+                                   f"{self.microsoft_app_id}: {answer.get('error', 'unknown error')} "
+                                   f"{answer.get('error_description', '')}".strip(), refused=True)
         return answer["access_token"], time.time() + float(answer.get("expires_in") or 3600)
 
     def get_access_token(self, force_refresh: bool = False) -> str:
@@ -183,6 +222,7 @@ class AppCredentials(ServiceClientCredentialsFactory):
         self.app_id = settings.app_id
         self.password = settings.app_password
         self.tenant = settings.tenant_id if settings.app_type == "SingleTenant" else ""
+        self.managed_identity = settings.app_type == "UserAssignedMSI"
         self.login_url = settings.login_url
         self.health = health
         self.pool = pool
@@ -205,7 +245,8 @@ class AppCredentials(ServiceClientCredentialsFactory):
     def token_for(self, scope: str | None) -> AppToken:
         scope = scope or AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
         if scope not in self._tokens:
-            self._tokens[scope] = AppToken(self.app_id, self.password, self.tenant, scope, self.login_url, self.pool)
+            self._tokens[scope] = AppToken(self.app_id, self.password, self.tenant, scope, self.login_url, self.pool,
+                                           managed_identity=self.managed_identity)
         return self._tokens[scope]
 
     async def ready(self, scope: str | None = None) -> None:
