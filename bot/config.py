@@ -61,6 +61,8 @@ class SlackSettings(_Section):
     # messages per minute" per workspace (Slack Web API docs, 2026-12).
     seconds_between_sends: float = Field(1.0, ge=0, le=60)
     messages_per_second: float = Field(5.0, gt=0, le=1000)
+    # conversations.open and chat.update, Tier 3 methods: "50+ per minute" per workspace.
+    tier3_calls_per_minute: float = Field(50.0, gt=0, le=100_000)
 
     @field_validator("api_url")
     @classmethod

@@ -14,6 +14,7 @@ import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
 from adapters import runtime
+from adapters.slack.sender import MethodPace
 from bot import enrolment
 from bot.clock import ManualClock
 from bot.config import DatabaseSettings, ServerSettings, Settings, SlackSettings
@@ -209,6 +210,8 @@ async def start_bot(tmp_path, *, pacing: float | None = 0.0, users=PEOPLE, **sla
     if pacing is not None:  # None: the configured pacing
         for worker in running.workers:
             worker.sender.seconds_between_sends = pacing
+            if "tier3_calls_per_minute" not in slack_settings:  # conversations open as fast as asked
+                worker.sender.tier3 = MethodPace(per_minute=60_000, burst=50)
     return SlackBot(fake, running, aiohttp.ClientSession(), clock)
 
 

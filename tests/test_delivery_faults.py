@@ -69,7 +69,7 @@ def serve(tmp_path: Path, fake: FakeSlack, url: str, name: str) -> ServeProcess:
         "server": {"host": "127.0.0.1", "port": port},
         # The fake enforces no rate here: these tests are about faults, not pace (benchmarks/delivery.py is).
         "slack": {"enabled": True, "bot_token": fake.bot_token, "signing_secret": SECRET, "api_url": fake.api_url,
-                  "messages_per_second": 500.0, "seconds_between_sends": 0.0},
+                  "messages_per_second": 500.0, "seconds_between_sends": 0.0, "tier3_calls_per_minute": 60_000.0},
         "organisation": {"coordinators": [COORDINATOR]},
         "delivery": {"concurrency": CONCURRENCY},
     })

@@ -29,6 +29,10 @@ def test_the_defaults_are_the_documented_limits_and_can_be_changed(tmp_path):
     assert (settings.teams.seconds_between_sends, settings.teams.messages_per_second) == (1.0, 20.5)
     with pytest.raises(ConfigError, match=r"\[slack\] messages_per_second: 0 is out of range"):
         _load(tmp_path, "[slack]\nmessages_per_second = 0\n")
+    assert settings.slack.tier3_calls_per_minute == 50.0
+    assert _load(tmp_path, "[slack]\ntier3_calls_per_minute = 20\n").slack.tier3_calls_per_minute == 20.0
+    with pytest.raises(ConfigError, match=r"\[slack\] tier3_calls_per_minute: 0 is out of range"):
+        _load(tmp_path, "[slack]\ntier3_calls_per_minute = 0\n")
 
 
 def test_the_configured_pace_reaches_the_slack_and_teams_senders(tmp_path):
@@ -38,6 +42,7 @@ def test_the_configured_pace_reaches_the_slack_and_teams_senders(tmp_path):
         try:
             sender = slack.running.workers[0].sender
             assert (sender.seconds_between_sends, sender.messages_per_second) == (2.0, 7.0)
+            assert sender.tier3.interval == pytest.approx(60 / 50)  # Tier 3's documented 50 a minute
         finally:
             await slack_harness.stop_bot(slack)
         teams = await teams_harness.start_bot(tmp_path / "teams", pacing=None)

@@ -9,7 +9,7 @@ import asyncio
 from sqlalchemy import select
 
 from adapters import runtime
-from bot import enrolment
+from bot import enrolment, migrate
 from bot.config import DatabaseSettings, ServerSettings, Settings, SlackSettings
 from bot.models import Cohort, Conversation, Organisation
 from slack_harness import PEOPLE, SECRET, address, free_port, start_bot, stop_bot
@@ -87,5 +87,49 @@ def test_a_restart_reaches_people_without_opening_their_conversations_again(tmp_
             assert pairs_own == sorted([group, new_dm, ben_dm])
         finally:
             await stop_bot(bot)
+
+    asyncio.run(main())
+
+
+def test_a_first_step_to_new_people_opens_their_conversations_at_slacks_tier3_pace(sqlite_url):
+    """Everyone new needs conversations.open (Tier 3, "50+ per minute") before their first message:
+    the sender keeps to that pace, so Slack refuses none of them."""
+    from datetime import datetime, timezone
+
+    from adapters.slack.installs import FixedToken
+    from adapters.slack.sender import MethodPace, SlackSender
+    from bot import outbox
+    from bot.clock import ManualClock
+    from bot.core import Pairbot
+    from bot.db import Database
+    from bot.events import Address
+    from bot.messages import Message, Recipient
+    from fake_slack import FakeSlack, SlackLimits
+    from scheduler.delivery import DeliveryWorker
+
+    users = [f"U{n:03d}" for n in range(12)]
+    # The fake allows bursts of 3 and refills 10 a second; the sender keeps a little inside that.
+    limits = SlackLimits(post_per_channel=100, post_per_channel_burst=100, post_per_workspace=1000,
+                         post_per_workspace_burst=1000, tier3_per_minute=600, tier3_burst=3)
+
+    async def main():
+        async with FakeSlack(team_id="T1", enforce_limits=True, limits=limits) as fake:
+            for user in users:
+                fake.add_user(user, f"Person {user}")
+            db = Database(sqlite_url)
+            migrate.upgrade(db.engine)
+            core = Pairbot(db, ManualClock(datetime(2026, 12, 1, 9, tzinfo=timezone.utc)))
+            with db.session() as session:
+                outbox.record(session, [outbox.Outgoing(key=f"welcome:{u}", recipient=Recipient.person(
+                    Address("slack", "T1", u)), message=Message("Welcome")) for u in users], core.clock.now())
+            sender = SlackSender(FixedToken(fake.bot_token), fake.api_url, seconds_between_sends=0.0,
+                                 messages_per_second=1000, tier3=MethodPace(per_minute=500, burst=2))
+            assert await DeliveryWorker(core, sender).drain() == len(users)
+            assert fake.throttled == {}
+            assert len(fake.calls_to("conversations.open")) == len(users)
+            welcomed = {next(iter(fake._channels[c].members - {fake.bot_user_id}))
+                        for c, messages in fake.messages.items() if messages}
+            assert welcomed == set(users)
+            db.dispose()
 
     asyncio.run(main())

@@ -30,7 +30,7 @@ from adapters.slack import inbound, render
 from adapters.slack.conversations import StoredConversations
 from adapters.slack.installs import (ROTATE_MINUTES_BEFORE_EXPIRY, FixedToken, InstalledTokens,
                                      ThreadedInstallationStore, ThreadedStateStore)
-from adapters.slack.sender import WEB_API_TIMEOUT_SECONDS, SlackSender
+from adapters.slack.sender import WEB_API_TIMEOUT_SECONDS, MethodPace, SlackSender
 from adapters.slack.token_health import TokenHealth, error_of
 from bot.config import SlackSettings
 from bot.core import Pairbot
@@ -124,7 +124,8 @@ def build(core: Pairbot, settings: SlackSettings, engine=None, health: Health | 
         tokens = FixedToken(settings.bot_token)
     sender = SlackSender(tokens, settings.api_url, session=session, stored=StoredConversations(core.db, core.clock),
                          seconds_between_sends=settings.seconds_between_sends,
-                         messages_per_second=settings.messages_per_second, calendar=core.calendar)
+                         messages_per_second=settings.messages_per_second, calendar=core.calendar,
+                         tier3=MethodPace(per_minute=settings.tier3_calls_per_minute))
     sender.token_health = token_health
     Listeners(core, session, token_health=token_health).register(app)
     return SlackAdapter(app, sender, session, store)

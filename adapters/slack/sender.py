@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from typing import Callable
 
@@ -44,6 +45,30 @@ WEB_API_TIMEOUT_SECONDS = 10  # each Web API call (slack_sdk's default is 30 s)
 # that; Slack may disable an app that keeps posting past its limits, so the default errs low.
 SECONDS_BETWEEN_SENDS = 1.0
 MESSAGES_PER_SECOND = 5.0
+# conversations.open and chat.update are Tier 3 methods: "50+ per minute" per workspace, with
+# occasional bursts (Web API docs, "Rate limits", 2026-12). A first step to a new cohort opens a
+# conversation per person, so those calls keep to this pace instead of drawing 429s.
+TIER3_PER_MINUTE = 50.0
+TIER3_BURST = 3
+
+
+class MethodPace:
+    """Spaces one kind of Web API call per workspace: each call takes the next free slot, with up
+    to `burst` calls at once after a quiet spell (a token bucket's behaviour, kept as the time the
+    next slot is free)."""
+
+    def __init__(self, per_minute: float = TIER3_PER_MINUTE, burst: int = TIER3_BURST):
+        self.interval = 60.0 / per_minute
+        self.burst = max(1, burst)
+        self._next: dict[str, float] = {}  # workspace -> when (monotonic) its next slot is free
+
+    async def wait(self, workspace: str) -> None:
+        now = time.monotonic()
+        earliest = now - (self.burst - 1) * self.interval
+        at = max(self._next.get(workspace, earliest), earliest)
+        self._next[workspace] = at + self.interval
+        if at > now:
+            await asyncio.sleep(at - now)
 
 
 class SlackSender:
@@ -53,7 +78,8 @@ class SlackSender:
     def __init__(self, tokens: TokenSource, api_url: str, session=None, conversation_cache_size: int = 20_000,
                  stored: StoredConversations | None = None, seconds_between_sends: float = SECONDS_BETWEEN_SENDS,
                  messages_per_second: float = MESSAGES_PER_SECOND,
-                 calendar: Callable[[Invitation], CalendarFile | None] | None = None):
+                 calendar: Callable[[Invitation], CalendarFile | None] | None = None,
+                 tier3: MethodPace | None = None):
         self.tokens = tokens
         self.api_url = api_url
         self.session = session  # an aiohttp.ClientSession shared with the rest of the adapter
@@ -68,6 +94,7 @@ class SlackSender:
         self.token_health = TokenHealth()  # the adapter gives it the process's Health
         # Makes a message's calendar invitation (.ics) when it goes out (`Pairbot.calendar`).
         self.calendar = calendar
+        self.tier3 = tier3 or MethodPace()  # conversations.open and chat.update
 
     def pacing_key(self, recipient: Recipient) -> str:
         return ",".join(m.key() for m in recipient.members)
@@ -81,6 +108,7 @@ class SlackSender:
         channel, _, ts = ref.partition(":")
         try:
             client = await self.client(recipient.members[0].workspace)
+            await self.tier3.wait(recipient.members[0].workspace)
             await client.chat_update(channel=channel, ts=ts, **message_payload(message))
             self.token_health.worked()
             return Sent(ref=ref)
@@ -192,6 +220,7 @@ class SlackSender:
         if self.stored is not None:
             channel = await self.stored.channel_for(members)
         if channel is None:
+            await self.tier3.wait(cache_key[0])
             response = await client.conversations_open(users=",".join(cache_key[1:]))
             channel = response["channel"]["id"]
             if self.stored is not None:
