@@ -83,6 +83,12 @@ class WorkshopHeadcount:
     maybe: int
     no: int
     not_answered: int
+    held: bool = False  # it has begun: the answers are what was said before it
+
+
+# A workshop stays in the figures this long after it began, so the digest written when it is over
+# (and the next morning's) still gives its headcount.
+HELD_SHOWN_FOR = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ class CohortFigures:
     contracts_agreed: int
     without_contract: list[PairName]
     waiting: list[WaitingProposal]  # oldest first
-    workshops: list[WorkshopHeadcount]  # coming workshops whose invitations have gone, soonest first
+    workshops: list[WorkshopHeadcount]  # workshops coming or just held whose invitations went, soonest first
     project_asked: bool  # a project step has run
     project_stages: dict[str, int]  # stage -> active pairs at it, every stage in order
     upcoming: list[tuple[datetime, Step]]
@@ -215,7 +221,7 @@ def _workshops(session: Session, cohort: Cohort, programme: Programme, now: date
     steps = {s.id: s for s in programme.steps}
     coming = session.execute(
         select(Meeting.id, Meeting.title, Meeting.agreed_at, Meeting.step_id)
-        .where(Meeting.cohort_id == cohort.id, Meeting.kind == "group", Meeting.agreed_at > now)
+        .where(Meeting.cohort_id == cohort.id, Meeting.kind == "group", Meeting.agreed_at > now - HELD_SHOWN_FOR)
         .order_by(Meeting.agreed_at, Meeting.id)).all()
     found = []
     for meeting_id, title, at, step_id in coming:
@@ -227,7 +233,8 @@ def _workshops(session: Session, cohort: Cohort, programme: Programme, now: date
             .group_by(Rsvp.answer)).all())
         people = session.scalar(select(func.count()).select_from(asked)) or 0
         yes, maybe, no = answers.get("yes", 0), answers.get("maybe", 0), answers.get("no", 0)
-        found.append(WorkshopHeadcount(title or "Workshop", at, yes, maybe, no, max(people - yes - maybe - no, 0)))
+        found.append(WorkshopHeadcount(title or "Workshop", at, yes, maybe, no, max(people - yes - maybe - no, 0),
+                                       held=at <= now))
     return found
 
 

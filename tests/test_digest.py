@@ -95,6 +95,27 @@ def test_a_milestone_digest_goes_when_the_workshop_is_over_not_with_its_invitati
     assert milestone.text.splitlines()[0] == "Spring 2027: after Launch workshop (week 0)"
 
 
+def test_the_digest_after_a_workshop_gives_the_headcount_of_the_workshop_just_held(h):
+    h.run_step("launch-workshop")
+    h.deliver()
+    h.click("asha", "Yes, I'll be there")
+    h.click("ben", "Can't make it")
+    h.deliver()
+    (wakeup,) = [w for w in h.core.pending_wakeups() if w.job == "workshop_digest"]
+    h.clock.set(wakeup.at)
+    h.core.run_wakeup(wakeup.job, wakeup.ref_id)
+    h.deliver()
+    (milestone,) = digests(h, "fran")
+    assert "Launch workshop Thu 07 Jan, held: 1 yes, 0 maybe, 1 no, 0 not answered" in milestone.text, milestone.text
+    status = h.core.handle(Command(h.users["rita"], "status"))[0].text
+    assert "Launch workshop on Thu 07 Jan (held): 1 yes, 0 maybe, 1 no, 0 not answered" in status, status
+    # A week on it is history: the weekly digest no longer lists it.
+    h.clock.advance(timedelta(weeks=1))
+    h.core.send_weekly_digest(h.cohort_id)
+    h.deliver()
+    assert "Launch workshop" not in digests(h, "fran")[-1].text.split("Next:")[0]
+
+
 def test_the_timeline_arms_a_weekly_digest_job_per_running_cohort(h):
     timeline = Timeline(h.core, BackgroundScheduler(timezone="UTC"))
     timeline.start()

@@ -55,7 +55,8 @@ def _cohort_status(call: Call, cohort: Cohort) -> Message:
         contracts,
         *surveys,
         f"Offered, not booked: {len(f.waiting)}" + (": " + "; ".join(waiting) if waiting else ""),
-        *(f"{w.title} on {w.at.astimezone(tz):%a %d %b}: {w.yes} yes, {w.maybe} maybe, {w.no} no, "
+        *(f"{w.title} on {w.at.astimezone(tz):%a %d %b}{' (held)' if w.held else ''}: {w.yes} yes, {w.maybe} maybe, "
+          f"{w.no} no, "
           f"{w.not_answered} not answered" for w in f.workshops),
         "Projects: " + ", ".join(f"{stage} {n}" for stage, n in f.project_stages.items()),
         "Quiet pairs (no meeting held or booked for longer than their plan allows): "

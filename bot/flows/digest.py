@@ -80,7 +80,7 @@ def digest(ctx: FlowContext, cohort: Cohort, heading: str) -> Message:
         lines.append(fit(f"Offered, not booked: {len(f.waiting)}: ",
                          [f"{w.pair.names} {w.what} since {w.since.astimezone(tz):%d %b}" for w in f.waiting],
                          sep="; "))
-    lines += [f"{w.title} {w.at.astimezone(tz):%a %d %b}: {w.yes} yes, {w.maybe} maybe, {w.no} no, "
+    lines += [f"{w.title} {w.at.astimezone(tz):%a %d %b}{', held' if w.held else ''}: {w.yes} yes, {w.maybe} maybe, {w.no} no, "
               f"{w.not_answered} not answered" for w in f.workshops]
     if f.project_asked:
         lines.append("Projects: " + ", ".join(f"{stage} {n}" for stage, n in f.project_stages.items()))
