@@ -103,10 +103,7 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        if not self._take_write_turn():
-            raise exc.OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(
-                f"database is locked: waited {SQLITE_BUSY_SECONDS} s for this process's turn to write"))
-        try:
+        with self._write_turn():
             session = self._sessions()
             try:
                 yield session
@@ -116,20 +113,21 @@ class Database:
                 raise
             finally:
                 session.close()
-        finally:
-            if self._one_writer is not None:
-                self._one_writer.release()
 
     @contextmanager
     def writing(self) -> Iterator[Connection]:
         """A unit of work on a plain connection (no ORM session), in one transaction: for a write
         on a hot path, such as recording sends, where a session's own work is most of the cost."""
+        with self._write_turn(), self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def _write_turn(self) -> Iterator[None]:
         if not self._take_write_turn():
             raise exc.OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(
                 f"database is locked: waited {SQLITE_BUSY_SECONDS} s for this process's turn to write"))
         try:
-            with self.engine.begin() as connection:
-                yield connection
+            yield
         finally:
             if self._one_writer is not None:
                 self._one_writer.release()
