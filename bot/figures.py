@@ -23,6 +23,7 @@ from bot.models import (Cohort, Contract, Meeting, Pair, PairMember, Participant
 from bot.programme import SHADOWING_DIRECTIONS, SURVEY_INTENTS, Programme, Step
 from bot.steps import ROLE_AUDIENCES
 from bot.surveys import Survey, get_survey
+from bot.dates import short_date
 
 def step_label(step: Step) -> str:
     """A step as a coordinator reads it in "Next:": a group_meeting step sends the invitations (its
@@ -134,7 +135,7 @@ def quiet_weeks(last_met_at: datetime | None, introduced_at: datetime | None, no
 def quiet_note(pair: Pair, weeks: int, reason: str = "") -> str:
     """What status and the digest say after a quiet pair's names: how long, whether nudged, and
     (in status, where there is room) why the pair counts as quiet."""
-    note = f"{weeks} wk" + (f", nudged {pair.nudged_at:%d %b}" if pair.nudged_at else "")
+    note = f"{weeks} wk" + (f", nudged {short_date(pair.nudged_at)}" if pair.nudged_at else "")
     return f"{note}: {reason}" if reason else note
 
 

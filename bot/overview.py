@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.context import FlowContext, pair_members
 from bot.models import Cohort, Meeting, Pair, PairMember, Participant, Person, StepRun, SurveyResponse
 from bot.programme import SURVEY_INTENTS, Programme
+from bot.dates import short_date
 from bot.slots import format_slot
 from bot.surveys import get_survey
 
@@ -75,7 +76,7 @@ def _next_steps(ctx: FlowContext, cohort: Cohort, ran: set[str], zone: ZoneInfo)
     upcoming = [d for d in ctx.timeline(cohort) if d.step.id not in ran][:3]
     if not upcoming:
         return "The programme is complete. Thank you for taking part."
-    return "\n".join(f"• {d.due.astimezone(zone):%a %d %b}: {INTENT_NAMES.get(d.step.intent, d.step.intent)}"
+    return "\n".join(f"• {short_date(d.due.astimezone(zone), weekday=True)}: {INTENT_NAMES.get(d.step.intent, d.step.intent)}"
                      for d in upcoming)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.models import Participant
+from bot.dates import short_date
 
 # The 2016 junior doctors' contract (England) requires 46 hours' rest after a run of night shifts
 # (after three or four nights as agreed in 2016; after any number since the 2019 review). No
@@ -237,7 +238,7 @@ class RotaPlan:
             return f"no shifts in {name}"
         first = min(s.start for s in self.shifts)
         last = max(s.end for s in self.shifts)
-        return f"{len(self.shifts)} shifts from {name} ({first:%d %b %Y} to {last:%d %b %Y})"
+        return f"{len(self.shifts)} shifts from {name} ({short_date(first, year=True)} to {short_date(last, year=True)})"
 
     def summary(self) -> str:
         """A few words for a coordinator's line about the person."""

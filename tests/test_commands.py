@@ -158,7 +158,7 @@ def test_cohort_create_list_and_show(org):
     text = org.ok("rita", "cohort create \"Spring 2027\" --start 2027-01-04 --timezone Europe/London")
     assert "Created Spring 2027" in text and "draft" in text
     assert org.cohort().start_date == date(2027, 1, 4) and org.cohort().status == "draft"
-    assert "Spring 2027: draft, starts 04 Jan 2027, 0 people" in org.ok("rita", "cohort list")
+    assert "Spring 2027: draft, starts 4 Jan 2027, 0 people" in org.ok("rita", "cohort list")
     shown = org.ok("rita", "cohort show Spring 2027")
     assert "Programme:" in shown and "0 done" in shown
 

@@ -106,9 +106,9 @@ def test_the_digest_after_a_workshop_gives_the_headcount_of_the_workshop_just_he
     h.core.run_wakeup(wakeup.job, wakeup.ref_id)
     h.deliver()
     (milestone,) = digests(h, "fran")
-    assert "Launch workshop Thu 07 Jan, held: 1 yes, 0 maybe, 1 no, 0 not answered" in milestone.text, milestone.text
+    assert "Launch workshop Thu 7 Jan, held: 1 yes, 0 maybe, 1 no, 0 not answered" in milestone.text, milestone.text
     status = h.core.handle(Command(h.users["rita"], "status"))[0].text
-    assert "Launch workshop on Thu 07 Jan (held): 1 yes, 0 maybe, 1 no, 0 not answered" in status, status
+    assert "Launch workshop on Thu 7 Jan (held): 1 yes, 0 maybe, 1 no, 0 not answered" in status, status
     # A week on it is history: the weekly digest no longer lists it.
     h.clock.advance(timedelta(weeks=1))
     h.core.send_weekly_digest(h.cohort_id)

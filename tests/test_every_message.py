@@ -36,6 +36,7 @@ BAD = {
     "a double space": re.compile(r"(?<=\S)  "),
     "'?,'": re.compile(r"\?,"),
     "'..'": re.compile(r"(?<!\.)\.\.(?!\.)"),
+    "a day with a leading zero": re.compile(r"\b0\d (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b"),
 }
 
 WEEK = [{"day": d, "start": "08:00", "end": "18:00"} for d in range(5)]
@@ -316,9 +317,10 @@ def test_every_survey_item_reads_right_as_a_chat_question_and_as_a_form(tmp_path
 def test_the_checks_catch_what_they_are_for():
     seen = Seen()
     for text in ("How is it going with , Asha?", "Are you and  still in touch", "Hi {first_name}",
-                 "How is your pairing going?, question 1 of 2", "Thanks..", "Two  spaces"):
+                 "How is your pairing going?, question 1 of 2", "Thanks..", "Two  spaces",
+                 "Launch workshop on Thu 06 Mar"):
         seen.add("example", Message(text))
-    assert len(seen.problems()) == 6
+    assert len(seen.problems()) == 7
     clean = Seen()
     clean.add("example", Message("Sorry... Mon 8 Mar, 08:00. How is it going with Ben, Asha? Go on."))
     assert clean.problems() == []

@@ -71,14 +71,14 @@ def test_a_cohort_created_in_slack_gets_the_configured_programme_and_time_zone(t
             assert (await bot.command("U0RITA", 'cohort create "Ward 7" --start 2027-01-04')).status == 200
             await bot.until(lambda: bot.fake.responses)
             reply = bot.fake.responses[-1]["text"]
-            assert "Created Ward 7 (Ward rehearsal, 1 steps, starting Mon 04 Jan 2027, Pacific/Auckland)" in reply
+            assert "Created Ward 7 (Ward rehearsal, 1 steps, starting Mon 4 Jan 2027, Pacific/Auckland)" in reply
             with bot.db.session() as session:
                 cohort = session.scalars(select(Cohort)).one()
                 assert cohort.timezone == "Pacific/Auckland"
             # The coordinator sees the cohort in its zone, not in their own (Europe/London).
             assert (await bot.command("U0RITA", 'cohort show "Ward 7"')).status == 200
             await bot.until(lambda: len(bot.fake.responses) == 2)
-            assert "starts Mon 04 Jan 2027 (Pacific/Auckland)" in bot.fake.responses[-1]["text"]
+            assert "starts Mon 4 Jan 2027 (Pacific/Auckland)" in bot.fake.responses[-1]["text"]
         finally:
             await stop_bot(bot)
 
@@ -136,7 +136,7 @@ def test_console_commands_give_new_cohorts_the_configured_programme_and_zone(tmp
     ward_programme(tmp_path / "ward.toml")
     result = CliRunner().invoke(main, ["command", "cohort create Spring --start 2027-01-04", "--config", str(config)])
     assert result.exit_code == 0, result.output
-    assert "Created Spring (Ward rehearsal, 1 steps, starting Mon 04 Jan 2027, America/Toronto)" in result.output
+    assert "Created Spring (Ward rehearsal, 1 steps, starting Mon 4 Jan 2027, America/Toronto)" in result.output
 
 
 def test_a_bad_programme_file_stops_serve_and_check_config_naming_the_file_and_the_problem(tmp_path):

@@ -10,6 +10,7 @@ from bot.flows import survey as survey_flow
 from bot.messages import Message
 from bot.models import Participant
 from bot.surveys import Survey, default_surveys
+from bot.dates import short_date
 
 ANSWER_USAGE = "answer SURVEY NUMBER VALUE, e.g. answer pre 3 4"
 
@@ -42,8 +43,8 @@ def _my_answers(call: Call) -> Message:
     lines = []
     for survey, closes, rows in found:
         name = survey.id.removesuffix("_survey")
-        state = (f"open until {closes:%a %d %b}" if closes and call.ctx.now < closes else
-                 f"closed on {closes:%a %d %b}" if closes else "open")
+        state = (f"open until {short_date(closes, weekday=True)}" if closes and call.ctx.now < closes else
+                 f"closed on {short_date(closes, weekday=True)}" if closes else "open")
         lines.append(f"{survey.title} ({name}, {state}):")
         lines += [f"{n}. {item.text}: {answer}" for n, item, answer in rows]
     lines.append(f"To change an answer while its survey is open: {ANSWER_USAGE}.")

@@ -13,6 +13,7 @@ from bot.commands.common import Call, CommandSpec, Refusal, done, find_cohort, n
 from bot.messages import Message
 from bot.models import Cohort, Organisation, Pair, Participant, StepRun
 from bot.programme import Programme, ProgrammeError, default_programme, parse_programme
+from bot.dates import short_date
 
 CREATE_USAGE = "cohort create NAME --start YYYY-MM-DD [--programme FILE] [--timezone Europe/London]"
 MAX_SHIFT_WEEKS = 26
@@ -54,9 +55,9 @@ def _create(call: Call) -> Message:
     cohort = enrolment.create_cohort(call.session, org, name, start, programme, zone, call.ctx.now)
     call.audit("cohort create", f"{name}, start {start.isoformat()}, {programme.name} ({programme.source})")
     first = call.ctx.timeline(cohort)[0].due if programme.steps else None
-    extra = f" Its first step is due {first:%a %d %b %Y}." if first else ""
+    extra = f" Its first step is due {short_date(first, weekday=True, year=True)}." if first else ""
     return done(f"Created {cohort.name} ({programme.name}, {len(programme.steps)} steps, starting "
-                f"{start:%a %d %b %Y}, {zone}). It is a draft: enrol people, pair them, then 'start'.{extra}")
+                f"{short_date(start, weekday=True, year=True)}, {zone}). It is a draft: enrol people, pair them, then 'start'.{extra}")
 
 
 def _list(call: Call) -> Message:
@@ -68,7 +69,7 @@ def _list(call: Call) -> Message:
     counts = dict(call.session.execute(
         select(Participant.cohort_id, func.count()).where(Participant.status != "removed")
         .group_by(Participant.cohort_id)).all())
-    lines = [f"• {c.name}: {c.status}, starts {c.start_date:%d %b %Y}, {counts.get(c.id, 0)} people"
+    lines = [f"• {c.name}: {c.status}, starts {short_date(c.start_date, year=True)}, {counts.get(c.id, 0)} people"
              for c in cohorts]
     return Message("Cohorts:\n" + "\n".join(lines), intent="status")
 
@@ -85,14 +86,14 @@ def _show(call: Call) -> Message:
     ran = set(call.session.scalars(select(StepRun.step_id).where(StepRun.cohort_id == cohort.id)))
     upcoming = [(d.due, d.step) for d in call.ctx.timeline(cohort) if d.step.id not in ran]
     lines = [
-        f"{cohort.name}: {cohort.status}; starts {cohort.start_date:%a %d %b %Y} ({cohort.timezone})",
+        f"{cohort.name}: {cohort.status}; starts {short_date(cohort.start_date, weekday=True, year=True)} ({cohort.timezone})",
         f"Programme: {programme.name}, {len(programme.steps)} steps, {len(ran)} done",
         "People: " + (", ".join(f"{n} {role}s" for role, n in sorted(people.items())) or "none yet"),
         f"Pairs: {pairs.get('active', 0)} active, {pairs.get('proposed', 0)} proposed",
         f"Department preference for matching: {cohort.settings.get('department_mode', 'different')}",
     ]
     if upcoming:
-        lines.append("Next: " + "; ".join(f"{due:%d %b} {s.intent}" for due, s in upcoming[:3]))
+        lines.append("Next: " + "; ".join(f"{short_date(due)} {s.intent}" for due, s in upcoming[:3]))
     return Message("\n".join(lines), intent="status")
 
 
@@ -113,7 +114,7 @@ def _shift(call: Call) -> Message:
     call.ctx.cohorts_changed.add(cohort.id)
     call.audit("timeline shift", f"{cohort.name} by {weeks} weeks, start now {new_start.isoformat()}")
     text = (f"Moved {cohort.name}'s steps that have not run yet by {weeks} week{'s' if abs(weeks) != 1 else ''}: "
-            f"the programme now counts from {new_start:%a %d %b %Y}. Steps already done stay done.")
+            f"the programme now counts from {short_date(new_start, weekday=True, year=True)}. Steps already done stay done.")
     if due_now and cohort.status == "running":
         text += " These are now due and will go out at once: " + ", ".join(s.id for s in due_now) + "."
     return done(text)

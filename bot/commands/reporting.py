@@ -15,6 +15,7 @@ from bot.flows import quiet as quiet_rule
 from bot.commands.common import Call, CommandSpec, find_cohort, find_pair, named_profile, options, pair_label
 from bot.context import pair_members
 from bot.messages import Document, Message
+from bot.dates import short_date
 from bot.figures import DIRECTIONS, cohort_figures, finished, offered, quiet_note, quiet_weeks, sent_surveys, step_label
 from bot.flows.survey import closes_at
 from bot.models import (Cohort, Contract, Meeting, Pair, PairMember, Participant, Project, Reflection, Rsvp, StepRun,
@@ -37,14 +38,15 @@ def _cohort_status(call: Call, cohort: Cohort) -> Message:
     surveys = []
     for s in f.surveys:
         if s.open:
-            surveys.append(f"{s.title} (open until {s.closes_at.astimezone(tz):%a %d %b}): {s.answered} of {s.asked} "
-                           f"answered" + ("; not yet: " + ", ".join(s.not_answered) if s.not_answered else ""))
+            until = short_date(s.closes_at.astimezone(tz), weekday=True)
+            surveys.append(f"{s.title} (open until {until}): {s.answered} of {s.asked} answered"
+                           + ("; not yet: " + ", ".join(s.not_answered) if s.not_answered else ""))
         else:
-            surveys.append(f"{s.title} (closed {s.closes_at.astimezone(tz):%d %b}): {s.answered} of {s.asked} answered")
-    waiting = [f"{w.pair.label}: {w.what} since {w.since.astimezone(tz):%d %b}"
+            surveys.append(f"{s.title} (closed {short_date(s.closes_at.astimezone(tz))}): {s.answered} of {s.asked} answered")
+    waiting = [f"{w.pair.label}: {w.what} since {short_date(w.since.astimezone(tz))}"
                + (" (no offered time fitted; arranging it themselves)" if w.unscheduled else "") for w in f.waiting]
     lines = [
-        f"{cohort.name} ({cohort.status}), starts {cohort.start_date:%d %b %Y}",
+        f"{cohort.name} ({cohort.status}), starts {short_date(cohort.start_date, year=True)}",
         f"People: {f.active} active" + "".join(f", {f.people[s]} {s}" for s in ("paused", "removed") if f.people.get(s)),
         f"Pairs: {f.pairs}" + (f" (+{f.proposed} proposed)" if f.proposed else ""),
         f"Buddy meetings held: {f.meetings_held} of {f.meetings_target * f.pairs} ({f.meetings_target} per pair)",
@@ -55,13 +57,13 @@ def _cohort_status(call: Call, cohort: Cohort) -> Message:
         contracts,
         *surveys,
         f"Offered, not booked: {len(f.waiting)}" + (": " + "; ".join(waiting) if waiting else ""),
-        *(f"{w.title} on {w.at.astimezone(tz):%a %d %b}{' (held)' if w.held else ''}: {w.yes} yes, {w.maybe} maybe, "
-          f"{w.no} no, "
+        *(f"{w.title} on {short_date(w.at.astimezone(tz), weekday=True)}{' (held)' if w.held else ''}: "
+          f"{w.yes} yes, {w.maybe} maybe, {w.no} no, "
           f"{w.not_answered} not answered" for w in f.workshops),
         "Projects: " + ", ".join(f"{stage} {n}" for stage, n in f.project_stages.items()),
         "Quiet pairs (no meeting held or booked for longer than their plan allows): "
         + (", ".join(quiet) + (f" and {len(f.quiet) - 10} more" if len(f.quiet) > 10 else "") if quiet else "none"),
-        "Next: " + ("; ".join(f"{due:%d %b} {step_label(s)}" for due, s in f.upcoming) or "programme complete"),
+        "Next: " + ("; ".join(f"{short_date(due)} {step_label(s)}" for due, s in f.upcoming) or "programme complete"),
     ]
     return Message("\n".join(lines), intent="status")
 
@@ -83,7 +85,7 @@ def _pair_status(call: Call, cohort: Cohort, pair: Pair) -> Message:
     ran = set(session.scalars(select(StepRun.step_id).where(StepRun.cohort_id == cohort.id)))
     contract = session.scalars(select(Contract).where(Contract.pair_id == pair.id)).first()
     if contract is not None and contract.completed_at:
-        agreed = f"Contract agreed {contract.completed_at.astimezone(tz):%d %b %Y}"
+        agreed = f"Contract agreed {short_date(contract.completed_at.astimezone(tz), year=True)}"
     elif any(s.intent == "contract" and s.id in ran for s in programme.steps):
         agreed = "Contract: not agreed yet"
     else:
@@ -95,7 +97,7 @@ def _pair_status(call: Call, cohort: Cohort, pair: Pair) -> Message:
         if closes is None or now < closes:
             done = set(session.scalars(finished(survey, [m.id for m in asked])))
             missing = [m.person.name for m in asked if m.id not in done]
-            open_surveys.append(f"{survey.title} (open until {closes.astimezone(tz):%a %d %b}): "
+            open_surveys.append(f"{survey.title} (open until {short_date(closes.astimezone(tz), weekday=True)}): "
                                 + (f"not yet answered by {', '.join(missing)}" if missing else "answered by all"))
     waiting = [m for m in meetings if m.kind in ("buddy", "shadowing") and m.status in ("proposed", "unscheduled")]
     workshops = list(session.scalars(select(Meeting).where(Meeting.cohort_id == cohort.id, Meeting.kind == "group",
@@ -110,25 +112,25 @@ def _pair_status(call: Call, cohort: Cohort, pair: Pair) -> Message:
           f"{'' if m.person.reachable else ', unreachable'}; surveys: {', '.join(sorted(surveys[m.id])) or 'none'}"
           f"{_rota_words(m)}" for m in members),
         f"Why paired: {pair.rationale}" if pair.rationale else "",
-        f"Introduced: {pair.introduced_at:%d %b %Y}" if pair.introduced_at else "Not introduced yet",
+        f"Introduced: {short_date(pair.introduced_at.astimezone(tz), year=True)}" if pair.introduced_at else "Not introduced yet",
         agreed,
         f"Buddy meetings held: {held} of {programme.meetings_target}",
         "Shadowing: " + ", ".join(f"{label} {'done' if key in shadowed else 'not yet'}"
                                   for key, label in DIRECTIONS.items()),
-        f"Last met: {pair.last_met_at:%d %b %Y}" if pair.last_met_at else "Not met yet",
+        f"Last met: {short_date(pair.last_met_at.astimezone(tz), year=True)}" if pair.last_met_at else "Not met yet",
         *open_surveys,
         *(f"Offered, not booked: {offered(m.kind, m.direction)} "
-          f"since {(m.outcome_at or m.created_at).astimezone(tz):%d %b}"
+          f"since {short_date((m.outcome_at or m.created_at).astimezone(tz))}"
           + (" (no offered time fitted; arranging it themselves)" if m.status == "unscheduled" else "")
           for m in waiting),
-        *(f"{w.title} on {w.agreed_at.astimezone(tz):%a %d %b}: "
+        *(f"{w.title} on {short_date(w.agreed_at.astimezone(tz), weekday=True)}: "
           + ", ".join(f"{m.person.name} {RSVP_WORDS[rsvps.get((w.id, m.id), '')]}" for m in asked)
           for w in workshops),
         f"Project: {project.stage if project else 'none'}",
     ]
     reason = next((q.reason for q in quiet_rule.quiet_pairs(call.ctx, cohort) if q.pair.id == pair.id), None)
     if reason is not None and quiet is not None:
-        lines.append(f"Quiet for {quiet} weeks: {reason}" + (f"; nudged {pair.nudged_at:%d %b}" if pair.nudged_at
+        lines.append(f"Quiet for {quiet} weeks: {reason}" + (f"; nudged {short_date(pair.nudged_at.astimezone(tz))}" if pair.nudged_at
                                                              else ""))
     return Message("\n".join(line for line in lines if line), intent="status")
 

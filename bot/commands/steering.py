@@ -16,6 +16,7 @@ from bot.messages import Message
 from bot.models import Pair, Participant
 from bot.commands.pairing import unpaired
 from bot.flows import absence
+from bot.dates import short_date
 
 
 def _names_person(call: Call, token: str) -> bool:
@@ -36,7 +37,7 @@ def _start(call: Call) -> Message:
     call.ctx.cohorts_changed.add(cohort.id)
     call.audit("start", cohort.name)
     text = f"Started {cohort.name}: {people} people; steps go out on the programme's dates from " \
-           f"{cohort.start_date:%a %d %b %Y} (steps already due go out now)."
+           f"{short_date(cohort.start_date, weekday=True, year=True)} (steps already due go out now)."
     proposed = call.session.scalar(select(func.count()).select_from(Pair).where(
         Pair.cohort_id == cohort.id, Pair.status == "proposed")) or 0
     waiting = len(unpaired(call, cohort))
@@ -69,15 +70,15 @@ def _pause_person(call: Call, words: list[str], cohort_name: str | None) -> Mess
     back = parse_date(words[2], "return date")
     today = call.ctx.now.date()
     if back <= today:
-        raise Refusal(f"{back:%d %b %Y} is not in the future; give the date {who.person.name} is back.")
+        raise Refusal(f"{short_date(back, year=True)} is not in the future; give the date {who.person.name} is back.")
     if who.status == "removed":
         raise Refusal(f"{who.person.name} was removed from {cohort.name}.")
     who.status, who.paused_until = "paused", back
     pair = current_pair(call, who)
-    call.ctx.send_to(who, Message(f"Your coordinator has paused your programme messages until {back:%a %d %b}. "
+    call.ctx.send_to(who, Message(f"Your coordinator has paused your programme messages until {short_date(back, weekday=True)}. "
                                   f"Nothing is needed from you until then.", intent="paused"),
                      f"pause:{who.id}:{call.ctx.now.isoformat()}", cohort.id)
-    text = f"Paused {who.person.name} until {back:%a %d %b %Y}; they are resumed that day, or earlier with 'resume'."
+    text = f"Paused {who.person.name} until {short_date(back, weekday=True, year=True)}; they are resumed that day, or earlier with 'resume'."
     if pair is not None:
         rest = [m for m in active_members(pair) if m.id != who.id]
         if len(rest) >= 2:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from bot.context import FlowContext, names, pair_members
 from bot.figures import DIRECTIONS, CohortFigures, cohort_figures, quiet_note, step_label
 from bot.messages import Message
+from bot.dates import short_date
 from bot.models import Cohort
 
 # Steps after which the facilitators hear how things stand; a workshop's digest is a wake-up when it
@@ -78,9 +79,10 @@ def digest(ctx: FlowContext, cohort: Cohort, heading: str) -> Message:
     lines += _surveys(f)
     if f.waiting:
         lines.append(fit(f"Offered, not booked: {len(f.waiting)}: ",
-                         [f"{w.pair.names} {w.what} since {w.since.astimezone(tz):%d %b}" for w in f.waiting],
+                         [f"{w.pair.names} {w.what} since {short_date(w.since.astimezone(tz))}" for w in f.waiting],
                          sep="; "))
-    lines += [f"{w.title} {w.at.astimezone(tz):%a %d %b}{', held' if w.held else ''}: {w.yes} yes, {w.maybe} maybe, {w.no} no, "
+    lines += [f"{w.title} {short_date(w.at.astimezone(tz), weekday=True)}{', held' if w.held else ''}: "
+              f"{w.yes} yes, {w.maybe} maybe, {w.no} no, "
               f"{w.not_answered} not answered" for w in f.workshops]
     if f.project_asked:
         lines.append("Projects: " + ", ".join(f"{stage} {n}" for stage, n in f.project_stages.items()))

@@ -19,6 +19,7 @@ from bot.flows.base import choice
 from bot.messages import Message
 from bot.models import Cohort, Contract, Meeting, Pair, Participant
 from bot.programme import Programme
+from bot.dates import short_date
 
 CONTRACT_SPACING = {"weekly": timedelta(weeks=1), "fortnightly": timedelta(weeks=2), "monthly": timedelta(days=31)}
 
@@ -139,7 +140,7 @@ def sweep(ctx: FlowContext, cohort: Cohort) -> int:
         elif ctx.now - pair.nudged_at >= timedelta(weeks=ctx.options.escalate_weeks_after_nudge) and (
                 pair.escalated_at is None or pair.escalated_at < pair.nudged_at):
             ctx.tell_coordinators(cohort, f"{names(members)}: {quiet.reason}. I nudged them on "
-                                          f"{pair.nudged_at:%a %d %b} and they are still quiet; a word from you "
+                                          f"{short_date(pair.nudged_at, weekday=True)} and they are still quiet; a word from you "
                                           f"may help.", key=f"pair:{pair.id}:escalate:{stamp}",
                                   intent="quiet_pair_escalation")
             pair.escalated_at = ctx.now

@@ -18,6 +18,7 @@ from bot.messages import Message
 from bot.models import Cohort, Participant, Person, Prompt
 from bot.rota_file import RotaFileError, read_calendar
 from bot.rota_text import EXAMPLE, RotaChange, RotaError, applied, parse_rota
+from bot.dates import short_date
 
 FLOW = "rota"
 ANSWERS = (  # button label -> what it stands for
@@ -192,7 +193,7 @@ def _imported_text(name: str, imported) -> str:
     shifts = imported.shifts
     text = f"I read {len(shifts)} shift{'s' if len(shifts) != 1 else ''}"
     if shifts:
-        text += f" ({min(s.start for s in shifts):%d %b} to {max(s.end for s in shifts):%d %b %Y})"
+        text += f" ({short_date(min(s.start for s in shifts))} to {short_date(max(s.end for s in shifts), year=True)})"
     if imported.leave:
         text += f" and {len(imported.leave)} spell{'s' if len(imported.leave) != 1 else ''} of leave"
     text += f" from {name}."
