@@ -18,7 +18,7 @@ import re
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from bot import outbox
 from bot.flows import (contract, group_meeting, meeting, moving_on, profile, project, reflection, rota_questions,
@@ -323,11 +323,20 @@ def _hold(ctx: FlowContext) -> None:
         ctx.outgoing[:] = [item for item in ctx.outgoing if id(item) not in held]
 
 
-def release_stale(ctx: FlowContext, cohort_id: int) -> None:
-    """From the daily sweep: questions held behind one that has gone unanswered for a day go out."""
-    ctx.answered_participants.update(ctx.session.scalars(
-        select(Prompt.participant_id).join(Participant, Participant.id == Prompt.participant_id)
-        .where(Participant.cohort_id == cohort_id, Prompt.status == "waiting").distinct()))
+def pending_prompts(ctx: FlowContext, cohort_id: int, flows: tuple[str, ...]) -> list[tuple[Prompt, Participant]]:
+    """For the daily sweep, in one query: the cohort's questions held back (any flow), and those
+    of `flows` still open, each with its participant."""
+    return list(ctx.session.execute(
+        select(Prompt, Participant).join(Participant, Participant.id == Prompt.participant_id)
+        .where(Participant.cohort_id == cohort_id, Prompt.status.in_(("open", "waiting")),
+               or_(Prompt.status == "waiting", Prompt.flow.in_(flows)))
+        .order_by(Prompt.id)).all())
+
+
+def release_stale(ctx: FlowContext, pending: list[tuple[Prompt, Participant]]) -> None:
+    """From the daily sweep (`pending`: see pending_prompts): questions held behind one that has
+    gone unanswered for a day go out."""
+    ctx.answered_participants.update(prompt.participant_id for prompt, _ in pending if prompt.status == "waiting")
 
 
 def _release(ctx: FlowContext) -> None:

@@ -74,6 +74,8 @@ def sweep(ctx: FlowContext, cohort: Cohort) -> int:
     until = active_until(cohort)
     if until is not None and ctx.now > until:
         return 0
+    if not _anyone_moving(ctx, cohort):
+        return 0  # most days: look at the pairs only when a move has come into view
     pairs = ctx.session.scalars(select(Pair).where(Pair.cohort_id == cohort.id, Pair.status == "active")
                                 .order_by(Pair.id))
     acted = 0
@@ -92,6 +94,14 @@ def sweep(ctx: FlowContext, cohort: Cohort) -> int:
                 _warn(ctx, cohort, pair, members, move, today, key)
                 acted += 1
     return acted
+
+
+def _anyone_moving(ctx: FlowContext, cohort: Cohort) -> bool:
+    """Whether anyone taking part has a rotation or long leave within the warning window."""
+    with_rota = ctx.session.scalars(select(Participant).where(
+        Participant.cohort_id == cohort.id, Participant.status == "active", Participant.rota_plan.is_not(None)))
+    weeks = ctx.options.rotation_warning_weeks
+    return any(moves_ahead(p, ctx.now.astimezone(rota.zone_of(p)).date(), weeks) for p in with_rota)
 
 
 def _warned(ctx: FlowContext, key: str) -> bool:

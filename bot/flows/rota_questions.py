@@ -102,14 +102,14 @@ def accepts(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> bo
     return change.says_anything and not change.clear
 
 
-def close_stale(ctx: FlowContext, cohort_id: int) -> None:
-    """From the daily sweep: rota questions unanswered for a week are put aside, so words meant for
-    something else weeks later are not taken for them ('rota ...' and the buttons still work)."""
-    for prompt in ctx.session.scalars(
-            select(Prompt).join(Participant, Participant.id == Prompt.participant_id)
-            .where(Participant.cohort_id == cohort_id, Prompt.flow == FLOW, Prompt.status == "open",
-                   Prompt.asked_at < ctx.now - PUT_ASIDE_AFTER)):
-        ctx.settle(prompt, "closed")
+def close_stale(ctx: FlowContext, pending: list[tuple[Prompt, Participant]]) -> None:
+    """From the daily sweep (`pending`: the cohort's open prompts, bot/focus.pending_prompts): rota
+    questions unanswered for a week are put aside, so words meant for something else weeks later
+    are not taken for them ('rota ...' and the buttons still work)."""
+    for prompt, _participant in pending:
+        if prompt.flow == FLOW and prompt.status == "open" and prompt.asked_at is not None \
+                and prompt.asked_at < ctx.now - PUT_ASIDE_AFTER:
+            ctx.settle(prompt, "closed")
 
 
 def about(ctx: FlowContext, prompt: Prompt) -> str:
