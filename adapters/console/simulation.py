@@ -509,7 +509,8 @@ async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], group
     with _database_at(database_url) as url:
         db = Database(url)
         try:
-            migrate.upgrade(db.engine)
+            if not migrate.is_up_to_date(db.engine):
+                migrate.upgrade(db.engine)
             clock = VirtualClock(origin)
             rng = random.Random(seed)
             names = {user: label for user, _name, label in STAFF}
