@@ -17,7 +17,7 @@ from sqlalchemy import and_, case, func, or_, select
 from bot.context import FlowContext, active_members, names
 from bot.flows.base import choice
 from bot.messages import Message
-from bot.models import Cohort, Contract, Meeting, Pair, Participant
+from bot.models import Cohort, Contract, Meeting, Pair, PairMember, Participant
 from bot.programme import Programme
 from bot.dates import short_date
 
@@ -60,17 +60,18 @@ def quiet_pairs(ctx: FlowContext, cohort: Cohort, only: int | None = None) -> li
     if until is not None and ctx.now > until:
         return []
     spacing = programme_spacing(cohort)
-    # One query for the pairs and their contracts, one for their meetings: this runs daily for
-    # every cohort, and again for each nudge as it goes out.
-    query = select(Pair, Contract.frequency).outerjoin(Contract, Contract.pair_id == Pair.id).where(
-        Pair.cohort_id == cohort.id, Pair.status == "active")
+    # Plain columns first: this runs daily for every cohort, and again for each nudge as it goes
+    # out; only the pairs found quiet are loaded whole, with their members.
+    taking_part = select(func.count()).select_from(PairMember).join(
+        Participant, Participant.id == PairMember.participant_id).where(
+        PairMember.pair_id == Pair.id, Participant.status == "active").scalar_subquery()
+    query = select(Pair.id, Pair.introduced_at, Pair.last_met_at, Contract.frequency, taking_part) \
+        .outerjoin(Contract, Contract.pair_id == Pair.id).where(Pair.cohort_id == cohort.id, Pair.status == "active")
     if only is not None:
         query = query.where(Pair.id == only)
-    rows = ctx.session.execute(query.order_by(Pair.id)).all()
+    rows = [row for row in ctx.session.execute(query.order_by(Pair.id)) if row[4] >= 2]
     if not rows:
         return []
-    pairs = [pair for pair, _frequency in rows]
-    frequency = {pair.id: agreed for pair, agreed in rows if agreed is not None}
     # Their last meeting: one held, or one booked whose time has come and that nobody has said
     # did not happen (an unanswered "did you meet?" is not a quiet pair); and whether one is booked
     # ahead.
@@ -82,30 +83,30 @@ def quiet_pairs(ctx: FlowContext, cohort: Cohort, only: int | None = None) -> li
     for pair_id, last, any_ahead in ctx.session.execute(
             select(Meeting.pair_id, func.max(case((took_place, Meeting.agreed_at))),
                    func.max(case((ahead, 1), else_=0)))
-            .where(Meeting.pair_id.in_([p.id for p in pairs])).group_by(Meeting.pair_id)):
+            .where(Meeting.pair_id.in_([row[0] for row in rows])).group_by(Meeting.pair_id)):
         if last is not None:
             held[pair_id] = last
         if any_ahead:
             booked.add(pair_id)
     found = []
-    for pair in pairs:
-        if pair.id in booked:
+    for pair_id, introduced_at, last_met_at, frequency, _members in rows:
+        if pair_id in booked:
             continue  # a meeting is in the diary (or was, yesterday, and its check is pending)
-        members = active_members(pair)
-        met = held.get(pair.id)
-        since = max((t for t in (met, pair.last_met_at) if t is not None), default=None) or pair.introduced_at
-        if since is None or len(members) < 2:
+        met = held.get(pair_id)
+        since = max((t for t in (met, last_met_at) if t is not None), default=None) or introduced_at
+        if since is None:
             continue
-        agreed = CONTRACT_SPACING.get(frequency.get(pair.id) or "")
+        agreed = CONTRACT_SPACING.get(frequency or "")
         allowed = max(spacing, agreed or timedelta(0)) + timedelta(weeks=ctx.options.quiet_grace_weeks)
         if ctx.now - since <= allowed:
             continue
-        plan = f"their contract says {frequency[pair.id]}" if agreed else "the programme proposes one every " \
+        plan = f"their contract says {frequency}" if agreed else "the programme proposes one every " \
                f"{round(spacing.days / 7)} weeks"
         weeks = (ctx.now - since).days // 7
-        what = f"no meeting held or booked for {weeks} weeks" if met or pair.last_met_at else \
+        what = f"no meeting held or booked for {weeks} weeks" if met or last_met_at else \
             f"no first meeting held or booked in the {weeks} weeks since they were introduced"
-        found.append(Quiet(pair, members, since, bool(met or pair.last_met_at), allowed, f"{what}; {plan}"))
+        pair = ctx.session.get(Pair, pair_id)
+        found.append(Quiet(pair, active_members(pair), since, bool(met or last_met_at), allowed, f"{what}; {plan}"))
     return found
 
 
