@@ -50,6 +50,8 @@ class Running:
     _runner: web.AppRunner | None = None
     _socket_mode: object | None = None
     _closers: list = field(default_factory=list)
+    # Start-up work retried in the background until it succeeds (not watched as long-running parts).
+    _setting_up: list[asyncio.Task] = field(default_factory=list)
     # What the long-running parts say about themselves (for /healthz) and their figures (/metrics).
     health: Health = field(default_factory=Health)
     metrics: Metrics = field(default_factory=Metrics)
@@ -60,6 +62,8 @@ class Running:
 
     async def close(self) -> None:
         self.stop.set()
+        for task in self._setting_up:
+            task.cancel()
         # Workers finish their sends in flight (up to STOP_GRACE_SECONDS), record them and give back
         # unsent claims; cancelling one only if that itself hangs.
         for task in self._tasks:
@@ -166,14 +170,19 @@ async def _start(settings: Settings, clock: Clock, programme, serve_lock: Single
         adapter = slack.build(core, settings.slack, db.engine, health=running.health)
         capabilities.register(adapter.sender.platform, adapter.sender.capabilities)
         if not settings.slack.client_id:
+            people = settings.organisation.coordinators, settings.organisation.facilitators
             try:
-                team = await slack.single_workspace(core, adapter, settings.organisation.coordinators,
-                                                   settings.organisation.facilitators)
+                team = await slack.single_workspace(core, adapter, *people)
+                log.info("Slack: one workspace (%s) with a bot token", team)
             except Exception as problem:
-                await adapter.close()
-                db.dispose()
-                raise StartupError(slack.explain_start_failure(problem, settings.slack.api_url)) from None
-            log.info("Slack: one workspace (%s) with a bot token", team)
+                if slack.token_refused(problem):  # a config to put right: say so and stop
+                    await adapter.close()
+                    db.dispose()
+                    raise StartupError(slack.explain_start_failure(problem, settings.slack.api_url)) from None
+                # Slack is out of reach (an outage, a proxy): serve the rest and set up when it answers.
+                running._setting_up.append(asyncio.create_task(slack.single_workspace_when_reachable(
+                    core, adapter, *people, running.health, running.stop, settings.slack.api_url, problem),
+                    name="slack:set-up"))
         running._closers.append(adapter.close)
         running.workers.append(delivery_worker(running, adapter.sender, settings))
         slack_app = adapter.app

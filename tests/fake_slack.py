@@ -73,6 +73,7 @@ class _Injection:
     when: Callable[[Call], bool] | None
     error: str
     retry_after: int | None = None  # set for rate limits (HTTP 429)
+    status: int = 200  # the HTTP status of the answer (503: Slack is down)
 
     def matches(self, call: Call) -> bool:
         return self.remaining > 0 and self.method == call.method and (self.when is None or self.when(call))
@@ -267,8 +268,12 @@ class FakeSlack:
     def add_refresh_token(self, token: str) -> None:
         self._refresh_tokens.add(token)
 
-    def fail(self, method: str, error: str, times: int = 1, when: Callable[[Call], bool] | None = None) -> None:
-        self._injections.append(_Injection(method, times, when, error))
+    def fail(self, method: str, error: str, times: int = 1, when: Callable[[Call], bool] | None = None,
+             status: int = 200) -> None:
+        self._injections.append(_Injection(method, times, when, error, status=status))
+
+    def stop_failing(self) -> None:
+        self._injections.clear()
 
     def rate_limit(
         self, method: str, times: int, retry_after: int = 1, when: Callable[[Call], bool] | None = None
@@ -336,7 +341,7 @@ class FakeSlack:
             if injection.retry_after is not None:
                 # Slack answers rate-limited calls with HTTP 429 and the wait in seconds.
                 return web.json_response(body, status=429, headers={"Retry-After": str(injection.retry_after)})
-            return web.json_response(body)
+            return web.json_response(body, status=injection.status)
 
         if method == "apps.connections.open":  # Socket Mode: an app-level token, not the bot's
             if not (token or "").startswith("xapp-"):

@@ -192,9 +192,12 @@ class SlackBot(LoopbackBot):
             enrolment.make_pair(session, session.get(Cohort, cohort_id), members, now)
             session.get(Cohort, cohort_id).status = "running"
 
-async def start_bot(tmp_path, *, pacing: float | None = 0.0, users=PEOPLE, **slack_settings) -> SlackBot:
+async def start_bot(tmp_path, *, pacing: float | None = 0.0, users=PEOPLE, before_start=None,
+                    **slack_settings) -> SlackBot:
     fake = FakeSlack(team_id=TEAM)
     await fake.start()
+    if before_start is not None:  # e.g. make Slack fail before Pairbot first calls it
+        before_start(fake)
     for user, (name, email) in users.items():
         fake.add_user(user, name, email=email, tz="Europe/London")
     settings = Settings(

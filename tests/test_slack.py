@@ -321,6 +321,40 @@ def test_a_wrong_bot_token_stops_start_up_with_a_message_that_says_so(tmp_path):
     asyncio.run(main())
 
 
+def test_slack_out_of_reach_at_start_up_is_said_in_healthz_and_the_workspace_is_set_up_once_it_answers(tmp_path):
+    """A Slack outage as Pairbot starts (a deploy during an incident) does not stop it: it serves,
+    /healthz says what is wrong, and the workspace's coordinators are set up when Slack answers."""
+    async def main():
+        bot = await start_bot(tmp_path, before_start=lambda fake: fake.fail(
+            "auth.test", "service_unavailable", times=10_000, status=503))
+        try:
+            async with bot.http.get(f"{bot.url}/healthz") as response:
+                assert response.status == 503
+                body = await response.text()
+            assert "slack" in body and "HTTP 503" in body and "refused" not in body
+            await bot.until(lambda: len(bot.fake.calls_to("auth.test")) >= 2, seconds=10)  # tried again
+            bot.fake.stop_failing()
+            ok = {}
+
+            async def healthy():
+                async with bot.http.get(f"{bot.url}/healthz") as response:
+                    ok["status"] = response.status
+                return ok["status"] == 200
+
+            deadline = asyncio.get_running_loop().time() + 20
+            while not await healthy():
+                assert asyncio.get_running_loop().time() < deadline, "still not healthy 20 s after Slack answered"
+                await asyncio.sleep(0.1)
+            # The coordinator named in the config can run the cohort now.
+            assert (await bot.command("U0RITA", "cohort list")).status == 200
+            await bot.until(lambda: bot.fake.responses)
+            assert "There are no cohorts yet" in bot.fake.responses[-1]["text"]
+        finally:
+            await stop_bot(bot)
+
+    asyncio.run(main())
+
+
 def test_a_double_tap_on_slot_buttons_books_once_and_the_message_shows_what_was_booked(tmp_path):
     @run
     async def scenario(bot):

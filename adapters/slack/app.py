@@ -31,11 +31,11 @@ from adapters.slack.conversations import StoredConversations
 from adapters.slack.installs import (ROTATE_MINUTES_BEFORE_EXPIRY, FixedToken, InstalledTokens,
                                      ThreadedInstallationStore, ThreadedStateStore)
 from adapters.slack.sender import WEB_API_TIMEOUT_SECONDS, MethodPace, SlackSender
-from adapters.slack.token_health import TokenHealth, error_of
+from adapters.slack.token_health import REFUSED, TokenHealth, error_of
 from bot.config import SlackSettings
 from bot.core import Pairbot
 from bot.events import Address, Command, InboundEvent, Profile, Upload
-from bot.health import Health
+from bot.health import Backoff, Health
 from bot.messages import Message
 
 log = logging.getLogger(__name__)
@@ -211,11 +211,44 @@ async def single_workspace(core: Pairbot, adapter: SlackAdapter, coordinators: l
     return team
 
 
+def token_refused(problem: Exception) -> bool:
+    """Slack answered and refused the bot token: the operator must fix the config."""
+    return isinstance(problem, SlackApiError) and problem.response.get("error") in REFUSED
+
+
+async def single_workspace_when_reachable(core: Pairbot, adapter: SlackAdapter, coordinators: list[str],
+                                          facilitators: list[str], health: Health, stop: asyncio.Event,
+                                          api_url: str, first_problem: Exception) -> str | None:
+    """The start-up set-up, after its first try failed with `first_problem`: retried with capped
+    backoff until Slack answers, so an outage at deploy time stops neither Pairbot nor Teams beside
+    it. Said once in the log and in /healthz (part "slack") until it works."""
+    backoff = Backoff(health, "slack", log, first=1.0, cap=60.0)
+    problem: Exception | None = first_problem
+    while problem is not None:
+        wait = backoff.failed(explain_start_failure(problem, api_url))
+        try:
+            await asyncio.wait_for(stop.wait(), wait)
+            return None
+        except asyncio.TimeoutError:
+            pass
+        try:
+            team = await single_workspace(core, adapter, coordinators, facilitators)
+            problem = None
+        except Exception as again:
+            problem = again
+    backoff.worked()
+    log.info("Slack: one workspace (%s) with a bot token", team)
+    return team
+
+
 def explain_start_failure(problem: Exception, api_url: str) -> str:
-    if isinstance(problem, SlackApiError):
+    if token_refused(problem):
         error = problem.response.get("error")
         return (f"Slack refused the bot token ({error}): check [slack] bot_token / PAIRBOT_SLACK_BOT_TOKEN "
                 f"and that the app is installed in the workspace")
+    if isinstance(problem, SlackApiError):
+        return (f"Slack's Web API at {api_url} answered HTTP {problem.response.status_code} "
+                f"({problem.response.get('error') or 'no error named'})")
     return f"could not reach Slack's Web API at {api_url}: {problem.__class__.__name__}: {problem}"
 
 
