@@ -191,11 +191,12 @@ class Pairbot:
             # Daily: people back from a pause, questions no longer held back by an ignored one,
             # rota questions put aside after a week, survey reminders, pairs gone quiet, people
             # about to rotate or go on long leave.
+            resumed = absence.resume_returning(ctx, cohort)  # first: they are reminded like the others
             pending = focus.pending_prompts(ctx, cohort.id, flows=(survey.FLOW, rota_questions.FLOW))
             focus.release_stale(ctx, pending)
             rota_questions.close_stale(ctx, pending)
-            return (absence.resume_returning(ctx, cohort) + survey.remind_due(ctx, cohort, pending)
-                    + quiet.sweep(ctx, cohort) + moving_on.sweep(ctx, cohort))
+            return (resumed + survey.remind_due(ctx, cohort, pending) + quiet.sweep(ctx, cohort)
+                    + moving_on.sweep(ctx, cohort))
 
     def send_weekly_digest(self, cohort_id: int) -> int:
         """The facilitators' weekly digest (once per programme week, however often it is asked)."""

@@ -323,17 +323,17 @@ def _hold(ctx: FlowContext) -> None:
         ctx.outgoing[:] = [item for item in ctx.outgoing if id(item) not in held]
 
 
-def pending_prompts(ctx: FlowContext, cohort_id: int, flows: tuple[str, ...]) -> list[tuple[Prompt, Participant]]:
+def pending_prompts(ctx: FlowContext, cohort_id: int, flows: tuple[str, ...]) -> list[tuple[Prompt, str]]:
     """For the daily sweep, in one query: the cohort's questions held back (any flow), and those
-    of `flows` still open, each with its participant."""
+    of `flows` still open, each with its participant's status."""
     return list(ctx.session.execute(
-        select(Prompt, Participant).join(Participant, Participant.id == Prompt.participant_id)
+        select(Prompt, Participant.status).join(Participant, Participant.id == Prompt.participant_id)
         .where(Participant.cohort_id == cohort_id, Prompt.status.in_(("open", "waiting")),
                or_(Prompt.status == "waiting", Prompt.flow.in_(flows)))
         .order_by(Prompt.id)).all())
 
 
-def release_stale(ctx: FlowContext, pending: list[tuple[Prompt, Participant]]) -> None:
+def release_stale(ctx: FlowContext, pending: list[tuple[Prompt, str]]) -> None:
     """From the daily sweep (`pending`: see pending_prompts): questions held behind one that has
     gone unanswered for a day go out."""
     ctx.answered_participants.update(prompt.participant_id for prompt, _ in pending if prompt.status == "waiting")

@@ -102,11 +102,11 @@ def accepts(ctx: FlowContext, who: Participant, prompt: Prompt, text: str) -> bo
     return change.says_anything and not change.clear
 
 
-def close_stale(ctx: FlowContext, pending: list[tuple[Prompt, Participant]]) -> None:
+def close_stale(ctx: FlowContext, pending: list[tuple[Prompt, str]]) -> None:
     """From the daily sweep (`pending`: the cohort's open prompts, bot/focus.pending_prompts): rota
     questions unanswered for a week are put aside, so words meant for something else weeks later
     are not taken for them ('rota ...' and the buttons still work)."""
-    for prompt, _participant in pending:
+    for prompt, _status in pending:
         if prompt.flow == FLOW and prompt.status == "open" and prompt.asked_at is not None \
                 and prompt.asked_at < ctx.now - PUT_ASIDE_AFTER:
             ctx.settle(prompt, "closed")

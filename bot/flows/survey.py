@@ -73,13 +73,13 @@ def remind(ctx: FlowContext, participant_id: int) -> int:
     return sent
 
 
-def remind_due(ctx: FlowContext, cohort: Cohort, pending: list[tuple[Prompt, Participant]]) -> int:
+def remind_due(ctx: FlowContext, cohort: Cohort, pending: list[tuple[Prompt, str]]) -> int:
     """Run by the cohort's daily sweep (`pending`: its open prompts, bot/focus.pending_prompts): a
     reminder to each person whose survey has waited `remind_after_days` unfinished, once (the
     delivery key makes a second one a no-op)."""
     waiting = {}
-    for prompt, participant in pending:
-        if prompt.flow != FLOW or prompt.status != "open" or participant.status != "active":
+    for prompt, status in pending:
+        if prompt.flow != FLOW or prompt.status != "open" or status != "active":
             continue
         survey = get_survey(prompt.state["survey"])
         if prompt.created_at + timedelta(days=survey.remind_after_days) <= ctx.now:
