@@ -379,6 +379,29 @@ def test_a_double_tap_on_slot_buttons_books_once_and_the_message_shows_what_was_
     scenario(tmp_path)
 
 
+def test_the_same_slot_button_tapped_twice_at_once_books_once_and_tells_the_buddy_once(tmp_path):
+    """A double tap on a phone: two identical clicks arrive together (each its own request)."""
+    @run
+    async def scenario(bot):
+        cohort = await enrol_pair(bot)
+        bot.run_step(cohort, "buddy-meeting-1")
+        await bot.settle()
+        offer = bot.last("U0BEN")
+        slot = [e["text"]["text"] for b in offer["blocks"] if b["type"] == "actions" for e in b["elements"]][0]
+        answers = await asyncio.gather(bot.click("U0BEN", offer, slot), bot.click("U0BEN", offer, slot))
+        assert [a.status for a in answers] == [200, 200]
+        await bot.settle()
+        with bot.db.session() as s:
+            assert [(m.status, m.kind) for m in s.scalars(select(Meeting))] == [("agreed", "buddy")]
+        # Whichever redraw lands last, the message names the time booked, and its buttons are gone.
+        updated = next(m for m in bot.messages_in(offer["channel"]) if m["ts"] == offer["ts"])
+        assert slot in updated["blocks"][-1]["elements"][0]["text"]
+        assert not [b for b in updated["blocks"] if b["type"] == "actions"]
+        assert sum(1 for m in bot.inbox("U0ASHA") if "booked your buddy meeting" in m["text"]) == 1
+
+    scenario(tmp_path)
+
+
 def test_a_typed_2_that_could_answer_two_questions_gets_which_question_buttons(tmp_path):
     @run
     async def scenario(bot):

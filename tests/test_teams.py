@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import timedelta
 
@@ -400,6 +401,30 @@ def test_a_stale_tap_on_a_slot_card_books_nothing_more_and_the_card_shows_what_w
         texts = [b["text"] for b in update.activity["attachments"][0]["content"]["body"]]
         assert any(f"booked for {first['title']}" in t for t in texts)
         assert not any(second["title"] in t for t in texts)
+
+    double_tap(tmp_path)
+
+
+def test_the_same_slot_tapped_twice_at_once_books_once_and_tells_the_buddy_once(tmp_path):
+    """A double tap: two identical Action.Submit activities arrive together."""
+    @scenario
+    async def double_tap(bot):
+        cohort = bot.enrol_pair()
+        for user in ("29:rita", "29:asha", "29:ben"):
+            await bot.install(user)
+        bot.run_step(cohort, "buddy-meeting-1")
+        await bot.settle()
+        offer_id, offer = bot.last_card("29:ben")
+        first = [a for a in offer["actions"] if a["type"] == "Action.Submit"][0]
+        answers = await asyncio.gather(bot.submit("29:ben", offer_id, first["data"]),
+                                       bot.submit("29:ben", offer_id, first["data"]))
+        assert list(answers) == [201, 201]
+        await bot.settle()
+        with bot.db.session() as s:
+            assert [(m.status, m.kind) for m in s.scalars(select(Meeting))] == [("agreed", "buddy")]
+        told = [s for s in bot.connector.to(personal("29:asha")) if s.method == "POST"
+                and "booked your buddy meeting" in json.dumps(s.activity)]
+        assert len(told) == 1
 
     double_tap(tmp_path)
 
