@@ -1,7 +1,8 @@
 """Whole cohorts through the whole default programme, on the virtual clock, with people who behave
 like people: late, typing instead of clicking, tapping twice, tapping old buttons, ignoring
-questions, talking in the pair's chat; pairs, trios and fours, a quiet pair, a night worker and a
-leaver. After each run the invariants hold, counted from the database.
+questions, answering again on a second device, talking in the pair's chat; pairs, trios and fours,
+a quiet pair, a night worker and a leaver. After each run the invariants hold, counted from the
+database.
 
 Half the runs are on a platform with forms (as Slack and Teams are: a survey is one form), half
 one question at a time in chat (the console), where typed answers can go astray.
@@ -63,6 +64,7 @@ habits = st.builds(
     late=st.booleans(),
     types=st.sampled_from([0.0, 0.0, 0.4, 0.9]),
     double_taps=st.sampled_from([0.0, 0.0, 0.3]),
+    two_devices=st.sampled_from([0.0, 0.0, 0.2]),
     stale_buttons=st.sampled_from([0.0, 0.0, 0.2]),
     ignores=st.sampled_from([0.0, 0.0, 0.2]),
     chats_in_group=st.sampled_from([0.0, 0.3]),

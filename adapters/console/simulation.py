@@ -90,6 +90,9 @@ class Habits:
     late: bool = False  # answers a day or more later, not within hours
     types: float = 0.0  # types the label or number instead of clicking a button
     double_taps: float = 0.0  # clicks the same button twice
+    # answers on one device, then a while later on another whose copy of the message has not been
+    # redrawn yet: another button of the same message, or the same form filled in again
+    two_devices: float = 0.0
     stale_buttons: float = 0.0  # later clicks a button on an older message
     ignores: float = 0.0  # leaves a question unanswered
     chats_in_group: float = 0.0  # says something in the pair's conversation
@@ -137,6 +140,7 @@ class Action:
     meant: tuple[str | None, int | None, str | None] | None = None  # (flow, ref_id, subject)
     label: str = ""
     right_after: bool = False  # a second or two after the action before it (a double tap)
+    after_previous: timedelta | None = None  # this long after the action before it (another device)
     answering: str = ""  # for typed text: the text of the message it answers
     seen_at: datetime | None = None  # when the message it answers arrived
 
@@ -240,12 +244,23 @@ class Persona:
         click = Action(Clicked(self.address, option.action, option.value), label=f"clicks “{option.label}”")
         if habits.double_taps and self.rng.random() < habits.double_taps:
             return [click, Action(click.event, label=f"clicks “{option.label}” again", right_after=True)]
+        if habits.two_devices and self.rng.random() < habits.two_devices:
+            other = self.rng.choice(message.choices)
+            return [click, Action(Clicked(self.address, other.action, other.value),
+                                  label=f"on another device, clicks “{other.label}”", after_previous=self._a_while())]
         return [click]
+
+    def _a_while(self) -> timedelta:
+        return timedelta(minutes=self.rng.randint(5, 90))
 
     def _submit(self, form: Form, answers: dict[str, str]) -> list[Action]:
         submit = Action(Submitted(self.address, form.id, answers), label=f"fills in “{form.title}”")
         if self.habits.double_taps and self.rng.random() < self.habits.double_taps:
             return [submit, Action(submit.event, label=f"sends “{form.title}” again", right_after=True)]
+        if self.habits.two_devices and self.rng.random() < self.habits.two_devices:
+            again = Submitted(self.address, form.id, self._fill(form))
+            return [submit, Action(again, label=f"on another device, fills in “{form.title}” again",
+                                   after_previous=self._a_while())]
         return [submit]
 
     def _fill(self, form: Form) -> dict[str, str]:
@@ -562,7 +577,12 @@ async def run_cohort(database_url: str, people: Sequence[SimulatedPerson], group
                 at = clock.now()
                 for action in actions:
                     action = dataclasses.replace(action, seen_at=clock.now())
-                    at = at + timedelta(seconds=2) if action.right_after else persona.reply_at(clock.now(), follow_up)
+                    if action.right_after:
+                        at = at + timedelta(seconds=2)
+                    elif action.after_previous is not None:
+                        at = at + action.after_previous
+                    else:
+                        at = persona.reply_at(clock.now(), follow_up)
                     while (user, at) in taken:
                         at += timedelta(seconds=2)
                     taken.add((user, at))
