@@ -180,9 +180,13 @@ async def _start(settings: Settings, clock: Clock, programme, serve_lock: Single
                     db.dispose()
                     raise StartupError(slack.explain_start_failure(problem, settings.slack.api_url)) from None
                 # Slack is out of reach (an outage, a proxy): serve the rest and set up when it answers.
-                running._setting_up.append(asyncio.create_task(slack.single_workspace_when_reachable(
-                    core, adapter, *people, running.health, running.stop, settings.slack.api_url, problem),
-                    name="slack:set-up"))
+                async def set_up(adapter=adapter, people=people):
+                    team = await slack.single_workspace(core, adapter, *people)
+                    log.info("Slack: one workspace (%s) with a bot token", team)
+
+                running._setting_up.append(asyncio.create_task(slack.until_slack_answers(
+                    "slack", set_up, lambda failure: slack.explain_start_failure(failure, settings.slack.api_url),
+                    running.health, running.stop, problem), name="slack:set-up"))
         running._closers.append(adapter.close)
         running.workers.append(delivery_worker(running, adapter.sender, settings))
         slack_app = adapter.app
@@ -206,8 +210,12 @@ async def _start(settings: Settings, clock: Clock, programme, serve_lock: Single
     if settings.slack.enabled and settings.slack.socket_mode:
         from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
-        running._socket_mode = AsyncSocketModeHandler(slack_app, settings.slack.app_token)
-        await running._socket_mode.connect_async()
+        running._socket_mode = handler = AsyncSocketModeHandler(slack_app, settings.slack.app_token)
+        # slack_sdk tries to connect until it can (every ping interval), so start-up does not wait
+        # for Slack; a watcher says in /healthz and the log while the socket is not open.
+        running._setting_up.append(asyncio.create_task(handler.connect_async(), name="slack:socket-mode:connect"))
+        running._tasks.append(asyncio.create_task(slack.watch_socket_mode(handler.client, running.health,
+                                                                          running.stop), name="slack:socket-mode"))
         slack_app = None  # events arrive over the socket, not the web server
     for worker in running.workers:
         running.metrics.sent.labels(worker.sender.platform)  # shown at 0 before the first send

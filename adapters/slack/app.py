@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -216,29 +217,56 @@ def token_refused(problem: Exception) -> bool:
     return isinstance(problem, SlackApiError) and problem.response.get("error") in REFUSED
 
 
-async def single_workspace_when_reachable(core: Pairbot, adapter: SlackAdapter, coordinators: list[str],
-                                          facilitators: list[str], health: Health, stop: asyncio.Event,
-                                          api_url: str, first_problem: Exception) -> str | None:
-    """The start-up set-up, after its first try failed with `first_problem`: retried with capped
-    backoff until Slack answers, so an outage at deploy time stops neither Pairbot nor Teams beside
-    it. Said once in the log and in /healthz (part "slack") until it works."""
-    backoff = Backoff(health, "slack", log, first=1.0, cap=60.0)
+async def until_slack_answers(part: str, attempt, explain, health: Health, stop: asyncio.Event,
+                              first_problem: Exception):
+    """Start-up work whose first try failed with `first_problem` (Slack out of reach), retried with
+    capped backoff until it works, so an outage at deploy time stops neither Pairbot nor Teams
+    beside it. Said once in the log and in /healthz (as `part`) until it works; returns what
+    `attempt()` returned, or None if Pairbot stops first."""
+    backoff = Backoff(health, part, log, first=1.0, cap=60.0)
     problem: Exception | None = first_problem
     while problem is not None:
-        wait = backoff.failed(explain_start_failure(problem, api_url))
+        wait = backoff.failed(explain(problem))
         try:
             await asyncio.wait_for(stop.wait(), wait)
             return None
         except asyncio.TimeoutError:
             pass
         try:
-            team = await single_workspace(core, adapter, coordinators, facilitators)
+            result = await attempt()
             problem = None
         except Exception as again:
             problem = again
     backoff.worked()
-    log.info("Slack: one workspace (%s) with a bot token", team)
-    return team
+    return result
+
+
+SOCKET_MODE = "slack:socket-mode"
+SOCKET_MODE_GRACE_SECONDS = 5.0  # connecting takes a moment; only a socket closed for longer is trouble
+
+
+async def watch_socket_mode(socket, health: Health, stop: asyncio.Event, every: float = 1.0) -> None:
+    """While the Socket Mode connection is not open (Slack out of reach, or a refused app-level
+    token), /healthz says so as part "slack:socket-mode" and the log says it once, and once when
+    it is open again. slack_sdk does the reconnecting."""
+    closed_since: float | None = None
+    while not stop.is_set():
+        now = asyncio.get_running_loop().time()
+        if await socket.is_connected():  # slack_sdk's SocketModeClient
+            closed_since = None
+            ended = health.fine(SOCKET_MODE)
+            if ended is not None:
+                log.warning("%s works again after %.0f s", SOCKET_MODE, time.time() - ended.since)
+        else:
+            closed_since = now if closed_since is None else closed_since
+            if now - closed_since >= SOCKET_MODE_GRACE_SECONDS and health.trouble(
+                    SOCKET_MODE, "the Socket Mode connection to Slack is not open; retrying every 10 s"):
+                log.error("%s cannot work: the Socket Mode connection to Slack is not open (Slack out of "
+                          "reach, or [slack] app_token refused); retrying", SOCKET_MODE)
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except asyncio.TimeoutError:
+            pass
 
 
 def explain_start_failure(problem: Exception, api_url: str) -> str:
