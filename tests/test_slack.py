@@ -355,14 +355,19 @@ def test_slack_out_of_reach_at_start_up_is_said_in_healthz_and_the_workspace_is_
     asyncio.run(main())
 
 
+async def _slot_offer_to_ben(bot) -> tuple[dict, list[str]]:
+    """A pair's first buddy meeting offered: Ben's message, and the labels of its buttons."""
+    cohort = await enrol_pair(bot)
+    bot.run_step(cohort, "buddy-meeting-1")
+    await bot.settle()
+    offer = bot.last("U0BEN")
+    return offer, [e["text"]["text"] for b in offer["blocks"] if b["type"] == "actions" for e in b["elements"]]
+
+
 def test_a_double_tap_on_slot_buttons_books_once_and_the_message_shows_what_was_booked(tmp_path):
     @run
     async def scenario(bot):
-        cohort = await enrol_pair(bot)
-        bot.run_step(cohort, "buddy-meeting-1")
-        await bot.settle()
-        offer = bot.last("U0BEN")
-        buttons = [e["text"]["text"] for b in offer["blocks"] if b["type"] == "actions" for e in b["elements"]]
+        offer, buttons = await _slot_offer_to_ben(bot)
         assert (await bot.click("U0BEN", offer, buttons[0])).status == 200
         await bot.settle()
         # A second tap on the same message (another device still shows the buttons) picks another slot.
@@ -383,11 +388,8 @@ def test_the_same_slot_button_tapped_twice_at_once_books_once_and_tells_the_budd
     """A double tap on a phone: two identical clicks arrive together (each its own request)."""
     @run
     async def scenario(bot):
-        cohort = await enrol_pair(bot)
-        bot.run_step(cohort, "buddy-meeting-1")
-        await bot.settle()
-        offer = bot.last("U0BEN")
-        slot = [e["text"]["text"] for b in offer["blocks"] if b["type"] == "actions" for e in b["elements"]][0]
+        offer, buttons = await _slot_offer_to_ben(bot)
+        slot = buttons[0]
         answers = await asyncio.gather(bot.click("U0BEN", offer, slot), bot.click("U0BEN", offer, slot))
         assert [a.status for a in answers] == [200, 200]
         await bot.settle()

@@ -383,16 +383,22 @@ def test_the_app_wide_limit_spaces_sends_across_conversations(tmp_path):
     asyncio.run(main())
 
 
+async def _slot_card_to_ben(bot) -> tuple[str, list[dict]]:
+    """A pair's first buddy meeting offered: Ben's card, and its slot buttons."""
+    cohort = bot.enrol_pair()
+    for user in ("29:rita", "29:asha", "29:ben"):
+        await bot.install(user)
+    bot.run_step(cohort, "buddy-meeting-1")
+    await bot.settle()
+    offer_id, offer = bot.last_card("29:ben")
+    return offer_id, [a for a in offer["actions"] if a["type"] == "Action.Submit"]
+
+
 def test_a_stale_tap_on_a_slot_card_books_nothing_more_and_the_card_shows_what_was_booked(tmp_path):
     @scenario
     async def double_tap(bot):
-        cohort = bot.enrol_pair()
-        for user in ("29:rita", "29:asha", "29:ben"):
-            await bot.install(user)
-        bot.run_step(cohort, "buddy-meeting-1")
-        await bot.settle()
-        offer_id, offer = bot.last_card("29:ben")
-        first, second = [a for a in offer["actions"] if a["type"] == "Action.Submit"][:2]
+        offer_id, slots = await _slot_card_to_ben(bot)
+        first, second = slots[:2]
         assert await bot.submit("29:ben", offer_id, first["data"]) == 201
         assert await bot.submit("29:ben", offer_id, second["data"]) == 201
         with bot.db.session() as s:
@@ -409,13 +415,8 @@ def test_the_same_slot_tapped_twice_at_once_books_once_and_tells_the_buddy_once(
     """A double tap: two identical Action.Submit activities arrive together."""
     @scenario
     async def double_tap(bot):
-        cohort = bot.enrol_pair()
-        for user in ("29:rita", "29:asha", "29:ben"):
-            await bot.install(user)
-        bot.run_step(cohort, "buddy-meeting-1")
-        await bot.settle()
-        offer_id, offer = bot.last_card("29:ben")
-        first = [a for a in offer["actions"] if a["type"] == "Action.Submit"][0]
+        offer_id, slots = await _slot_card_to_ben(bot)
+        first = slots[0]
         answers = await asyncio.gather(bot.submit("29:ben", offer_id, first["data"]),
                                        bot.submit("29:ben", offer_id, first["data"]))
         assert list(answers) == [201, 201]
