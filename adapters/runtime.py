@@ -170,20 +170,19 @@ async def _start(settings: Settings, clock: Clock, programme, serve_lock: Single
         adapter = slack.build(core, settings.slack, db.engine, health=running.health)
         capabilities.register(adapter.sender.platform, adapter.sender.capabilities)
         if not settings.slack.client_id:
-            people = settings.organisation.coordinators, settings.organisation.facilitators
-            try:
-                team = await slack.single_workspace(core, adapter, *people)
+            async def set_up(adapter=adapter):
+                team = await slack.single_workspace(core, adapter, settings.organisation.coordinators,
+                                                    settings.organisation.facilitators)
                 log.info("Slack: one workspace (%s) with a bot token", team)
+
+            try:
+                await set_up()
             except Exception as problem:
                 if slack.token_refused(problem):  # a config to put right: say so and stop
                     await adapter.close()
                     db.dispose()
                     raise StartupError(slack.explain_start_failure(problem, settings.slack.api_url)) from None
                 # Slack is out of reach (an outage, a proxy): serve the rest and set up when it answers.
-                async def set_up(adapter=adapter, people=people):
-                    team = await slack.single_workspace(core, adapter, *people)
-                    log.info("Slack: one workspace (%s) with a bot token", team)
-
                 running._setting_up.append(asyncio.create_task(slack.until_slack_answers(
                     "slack", set_up, lambda failure: slack.explain_start_failure(failure, settings.slack.api_url),
                     running.health, running.stop, problem), name="slack:set-up"))

@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.flows import quiet as quiet_rule
 from bot.context import FlowContext
+from bot.dates import short_date
 from bot.flows.project import STAGES
 from bot.flows.survey import closes_at
 from bot.models import (Cohort, Contract, Meeting, Pair, PairMember, Participant, Person, Project, Rsvp, StepRun,
@@ -23,7 +25,6 @@ from bot.models import (Cohort, Contract, Meeting, Pair, PairMember, Participant
 from bot.programme import SHADOWING_DIRECTIONS, SURVEY_INTENTS, Programme, Step
 from bot.steps import ROLE_AUDIENCES
 from bot.surveys import Survey, get_survey
-from bot.dates import short_date
 
 def step_label(step: Step) -> str:
     """A step as a coordinator reads it in "Next:": a group_meeting step sends the invitations (its
@@ -132,10 +133,10 @@ def quiet_weeks(last_met_at: datetime | None, introduced_at: datetime | None, no
     return None if last is None else (now - last).days // 7
 
 
-def quiet_note(pair: Pair, weeks: int, reason: str = "") -> str:
-    """What status and the digest say after a quiet pair's names: how long, whether nudged, and
-    (in status, where there is room) why the pair counts as quiet."""
-    note = f"{weeks} wk" + (f", nudged {short_date(pair.nudged_at)}" if pair.nudged_at else "")
+def quiet_note(pair: Pair, weeks: int, tz: ZoneInfo, reason: str = "") -> str:
+    """What status and the digest say after a quiet pair's names: how long, whether nudged (the
+    day in the cohort's zone `tz`), and (in status, where there is room) why the pair counts as quiet."""
+    note = f"{weeks} wk" + (f", nudged {short_date(pair.nudged_at.astimezone(tz))}" if pair.nudged_at else "")
     return f"{note}: {reason}" if reason else note
 
 

@@ -253,3 +253,14 @@ def test_shadowing_counts_only_pairs_still_counted_so_it_never_reads_more_than_a
     h.core.send_weekly_digest(h.cohort_id)
     h.deliver()
     assert "manager → clinician 2/2" in digests(h)[-1].text
+
+
+def test_the_day_a_quiet_pair_was_nudged_is_the_cohorts_day_not_utcs():
+    from zoneinfo import ZoneInfo
+
+    from bot.figures import quiet_note
+
+    # 23:30 UTC on Mon 4 Jan is already Tue 5 Jan in Auckland (UTC+13 in summer).
+    pair = Pair(nudged_at=datetime(2027, 1, 4, 23, 30, tzinfo=timezone.utc))
+    assert quiet_note(pair, 6, ZoneInfo("Pacific/Auckland")) == "6 wk, nudged 5 Jan"
+    assert quiet_note(pair, 6, ZoneInfo("Europe/London")) == "6 wk, nudged 4 Jan"

@@ -28,7 +28,7 @@ RSVP_WORDS = {"yes": "yes", "maybe": "maybe", "no": "no", "": "not answered"}
 def _cohort_status(call: Call, cohort: Cohort) -> Message:
     f = cohort_figures(call.ctx, cohort)
     tz = ZoneInfo(cohort.timezone)
-    quiet = [f"{pair_label(p)} ({quiet_note(p, w, f.quiet_reasons.get(p.id, ''))})"
+    quiet = [f"{pair_label(p)} ({quiet_note(p, w, tz, f.quiet_reasons.get(p.id, ''))})"
              for p, w in f.quiet_pairs(call.session, 10)]
     if not f.contract_asked and not f.contracts_agreed:
         contracts = f"Contracts agreed: 0 of {f.pairs} (not asked yet)"
@@ -130,8 +130,8 @@ def _pair_status(call: Call, cohort: Cohort, pair: Pair) -> Message:
     ]
     reason = next((q.reason for q in quiet_rule.quiet_pairs(call.ctx, cohort) if q.pair.id == pair.id), None)
     if reason is not None and quiet is not None:
-        lines.append(f"Quiet for {quiet} weeks: {reason}" + (f"; nudged {short_date(pair.nudged_at.astimezone(tz))}" if pair.nudged_at
-                                                             else ""))
+        nudged = f"; nudged {short_date(pair.nudged_at.astimezone(tz))}" if pair.nudged_at else ""
+        lines.append(f"Quiet for {quiet} weeks: {reason}{nudged}")
     return Message("\n".join(line for line in lines if line), intent="status")
 
 

@@ -63,7 +63,7 @@ def digest(ctx: FlowContext, cohort: Cohort, heading: str) -> Message:
     f = cohort_figures(ctx, cohort, since=ctx.now - timedelta(weeks=1))
     tz = ZoneInfo(cohort.timezone)
     pairs = f.pairs
-    quiet = [f"{names(pair_members(p))} ({quiet_note(p, weeks)})"
+    quiet = [f"{names(pair_members(p))} ({quiet_note(p, weeks, tz)})"
              for p, weeks in f.quiet_pairs(ctx.session, QUIET_SHOWN)]
     if len(f.quiet) > QUIET_SHOWN:
         quiet.append(f"{len(f.quiet) - QUIET_SHOWN} more")

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, or_, select
 
 from bot.context import FlowContext, active_members, names
+from bot.dates import short_date
 from bot.flows.base import choice
 from bot.messages import Message
 from bot.models import Cohort, Contract, Meeting, Pair, PairMember, Participant
 from bot.programme import Programme
-from bot.dates import short_date
 
 CONTRACT_SPACING = {"weekly": timedelta(weeks=1), "fortnightly": timedelta(weeks=2), "monthly": timedelta(days=31)}
 
@@ -140,9 +140,10 @@ def sweep(ctx: FlowContext, cohort: Cohort) -> int:
             acted += 1
         elif ctx.now - pair.nudged_at >= timedelta(weeks=ctx.options.escalate_weeks_after_nudge) and (
                 pair.escalated_at is None or pair.escalated_at < pair.nudged_at):
-            ctx.tell_coordinators(cohort, f"{names(members)}: {quiet.reason}. I nudged them on "
-                                          f"{short_date(pair.nudged_at, weekday=True)} and they are still quiet; a word from you "
-                                          f"may help.", key=f"pair:{pair.id}:escalate:{stamp}",
+            nudged = short_date(pair.nudged_at.astimezone(ZoneInfo(cohort.timezone)), weekday=True)
+            ctx.tell_coordinators(cohort, f"{names(members)}: {quiet.reason}. I nudged them on {nudged} and they "
+                                          f"are still quiet; a word from you may help.",
+                                  key=f"pair:{pair.id}:escalate:{stamp}",
                                   intent="quiet_pair_escalation")
             pair.escalated_at = ctx.now
             acted += 1
